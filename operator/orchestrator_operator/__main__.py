@@ -1,0 +1,3 @@
+from orchestrator_operator.cli import main
+
+main()

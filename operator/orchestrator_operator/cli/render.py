@@ -1,0 +1,94 @@
+"""`orchestrator-operator render`: the objects a Workflow becomes, printed for review."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+from pydantic import ValidationError
+
+from orchestrator_operator.models.workflow import KIND, Workflow, WorkflowSpec
+from orchestrator_operator.reconcile.conditions import find
+from orchestrator_operator.reconcile.workflow import Observed, plan_workflow
+from orchestrator_operator.render.workflow import ConsumedSecret
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--filename",
+    "files",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML with Workflows, and the ConfigMaps and Secrets they name (repeatable).",
+)
+@click.option("-n", "--namespace", default="default", show_default=True)
+def render(files: tuple[Path, ...], namespace: str) -> None:
+    """Print the ConfigMaps, Service and Deployment each Workflow becomes, without a cluster.
+
+    ConfigMaps and Secrets found in the same files stand for the cluster's; a Secret's values
+    are never printed. Owner references are left out: the operator adds them in the cluster.
+    """
+    documents = [doc for path in files for doc in yaml.safe_load_all(path.read_text()) if doc]
+    config_maps = {
+        doc["metadata"]["name"]: doc.get("data") or {}
+        for doc in documents
+        if doc.get("kind") == "ConfigMap"
+    }
+    secrets = {
+        doc["metadata"]["name"]: ConsumedSecret(
+            name=doc["metadata"]["name"],
+            keys=frozenset({**(doc.get("data") or {}), **(doc.get("stringData") or {})}),
+            resource_version="rendered",
+        )
+        for doc in documents
+        if doc.get("kind") == "Secret"
+    }
+    failed = False
+    output: list[dict[str, Any]] = []
+    for doc in documents:
+        if doc.get("kind") != KIND:
+            continue
+        rendered, problem = _render_one(doc, namespace, config_maps, secrets)
+        output.extend(rendered)
+        if problem:
+            failed = True
+            click.echo(f"{doc['metadata'].get('name')}: {problem}", err=True)
+    click.echo(yaml.safe_dump_all(output, sort_keys=False), nl=False)
+    sys.exit(1 if failed else 0)
+
+
+def _render_one(
+    document: dict[str, Any],
+    namespace: str,
+    config_maps: dict[str, dict[str, str]],
+    secrets: dict[str, ConsumedSecret],
+) -> tuple[list[dict[str, Any]], str | None]:
+    metadata = document.get("metadata") or {}
+    try:
+        workflow = Workflow(
+            name=metadata["name"],
+            namespace=metadata.get("namespace", namespace),
+            uid="",
+            generation=1,
+            spec=WorkflowSpec.model_validate(document.get("spec") or {}),
+        )
+    except (KeyError, ValidationError) as error:
+        return [], f"InvalidSpec: {error}"
+    spec = workflow.spec
+    observed = Observed(
+        config_maps={ref.config_map: config_maps.get(ref.config_map) for ref in spec.config_map_files},
+        secrets={ref.secret_name: secrets.get(ref.secret_name) for ref in spec.secrets},
+    )
+    plan = plan_workflow(workflow, observed, datetime.now(UTC))
+    if plan.children is None:
+        ready = find(plan.status["conditions"], "Ready") or {}
+        return [], f"{ready.get('reason')}: {ready.get('message')}"
+    for child in plan.children:
+        child["metadata"].pop("ownerReferences", None)
+    return plan.children, None

@@ -1,0 +1,52 @@
+"""`orchestrator-operator run`: the operator process."""
+
+from __future__ import annotations
+
+import click
+
+LOG_FORMATS = ("plain", "full", "json")
+
+
+@click.command()
+@click.option(
+    "-n",
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    help="Watch only this namespace (repeatable; globs such as team-* work). Default: all.",
+)
+@click.option(
+    "--liveness",
+    "liveness_endpoint",
+    default=None,
+    metavar="URL",
+    help="Serve health at this URL, for example http://0.0.0.0:8081/healthz.",
+)
+@click.option("--log-format", type=click.Choice(LOG_FORMATS), default="full", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
+@click.option(
+    "--peering",
+    "peering_name",
+    default=None,
+    help="Coordinate with other replicas through this KopfPeering object (default: standalone).",
+)
+def run(
+    namespaces: tuple[str, ...],
+    liveness_endpoint: str | None,
+    log_format: str,
+    verbose: bool,
+    peering_name: str | None,
+) -> None:
+    """Run the operator against the cluster of the current kubeconfig or service account."""
+    import kopf
+
+    import orchestrator_operator.handlers  # noqa: F401  (registers the handlers)
+
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
+    kopf.run(
+        standalone=peering_name is None,
+        peering_name=peering_name,
+        clusterwide=not namespaces,
+        namespaces=list(namespaces),
+        liveness_endpoint=liveness_endpoint,
+    )

@@ -1,0 +1,8 @@
+"""kopf registrations: thin functions that hand what the watches see to the controllers.
+
+Importing this package registers every handler with kopf's default registry.
+"""
+
+from orchestrator_operator.handlers import operator, workflow
+
+__all__ = ["operator", "workflow"]

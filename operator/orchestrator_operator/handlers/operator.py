@@ -1,0 +1,127 @@
+"""Operator-wide handlers: settings, login, the controllers' lifetime, probes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import kopf
+
+from orchestrator_operator import __version__
+from orchestrator_operator.adapters import kube
+from orchestrator_operator.config import OperatorConfig
+from orchestrator_operator.handlers.state import OperatorState
+from orchestrator_operator.reconcile.workflow_controller import WorkflowController
+from orchestrator_operator.render.workflow import RuntimeDefaults
+
+DOMAIN = "orchestrator.dev"
+
+
+@kopf.on.startup()
+async def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any
+) -> None:
+    settings.persistence.finalizer = f"{DOMAIN}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=DOMAIN)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=DOMAIN, key="last-handled-configuration"
+    )
+    # kopf posts its own failures as Events; our reconcilers post theirs with stable reasons.
+    settings.posting.level = logging.WARNING
+    settings.networking.request_timeout = 60
+    settings.networking.connect_timeout = 10
+    # Pages of the initial listing, so that thousands of objects do not arrive in one body.
+    settings.watching.chunk_size = 500
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+    config = OperatorConfig.from_environment()
+    memo.state = OperatorState(config=config)
+    logger.info("orchestrator-operator %s starting", __version__)
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The same credentials serve kopf's watches and our own requests."""
+    info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
+    if info is None:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    return info
+
+
+@kopf.on.startup()
+async def start_controllers(memo: kopf.Memo, **kwargs: Any) -> None:
+    state: OperatorState = memo.state
+    info = login(**kwargs, settings=kwargs.get("settings"))
+    if info is None:
+        raise kopf.PermanentError("no credentials for the Kubernetes API were found")
+    api = kube.KubeApi(
+        _credentials(info),
+        field_manager=state.config.field_manager,
+        timeout=state.config.request_timeout_seconds,
+        observe=state.observe_request,
+    )
+    state.api = api
+    state.workflows = WorkflowController(
+        api=api,
+        children=state.workflow_children,
+        pod_problems=state.workflow_pod_problems,
+        defaults=RuntimeDefaults(dev_image=state.config.dev_image),
+        component=state.config.field_manager,
+    )
+    state.tasks = [
+        asyncio.create_task(state.workflows.queue.work(state.workflows.process))
+        for _ in range(state.config.workers)
+    ]
+    state.tasks.append(asyncio.create_task(_resync_forever(state)))
+
+
+async def _resync_forever(state: OperatorState) -> None:
+    while True:
+        await asyncio.sleep(state.config.resync_seconds)
+        if state.workflows:
+            state.workflows.resync()
+
+
+@kopf.on.cleanup()
+async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
+    state: OperatorState = memo.state
+    for task in state.tasks:
+        task.cancel()
+    await asyncio.gather(*state.tasks, return_exceptions=True)
+    if state.workflows:
+        state.workflows.queue.close()
+    if state.api:
+        await state.api.close()
+
+
+@kopf.on.probe(id="workqueue")
+def report_queue(memo: kopf.Memo, **_: Any) -> dict[str, int]:
+    state: OperatorState = memo.state
+    if not state.workflows:
+        return {}
+    return {"workflowsWaiting": len(state.workflows.queue)}
+
+
+def _credentials(info: kopf.ConnectionInfo) -> kube.Credentials:
+    def as_bytes(value: str | bytes | None) -> bytes | None:
+        if value is None:
+            return None
+        return value.encode() if isinstance(value, str) else value
+
+    def as_path(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    return kube.Credentials(
+        server=info.server,
+        ca_path=as_path(info.ca_path),
+        ca_data=as_bytes(info.ca_data),
+        insecure=bool(info.insecure),
+        token=info.token,
+        certificate_path=as_path(info.certificate_path),
+        certificate_data=as_bytes(info.certificate_data),
+        private_key_path=as_path(info.private_key_path),
+        private_key_data=as_bytes(info.private_key_data),
+        default_namespace=info.default_namespace,
+    )

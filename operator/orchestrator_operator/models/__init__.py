@@ -1,0 +1,1 @@
+"""Models of our custom resources: the single source of the CRD schemas."""

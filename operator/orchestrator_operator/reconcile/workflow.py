@@ -1,0 +1,357 @@
+"""What to do about a Workflow: the children to apply, the status to show, the Events to post.
+
+Pure: the caller reads the cluster, this module decides, the caller writes. A Workflow that
+fails validation gets no children at all, so the runtime of its last valid version keeps
+running while the status says what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator_operator.definition import Problem, read_info, validate_definition
+from orchestrator_operator.models.workflow import Profile, Workflow
+from orchestrator_operator.reconcile.conditions import (
+    FALSE,
+    TRUE,
+    Finding,
+    find,
+    merge_conditions,
+    summarize,
+)
+from orchestrator_operator.render.files import FileTooLarge
+from orchestrator_operator.render.properties import ServiceEndpoints
+from orchestrator_operator.render.workflow import (
+    ConsumedConfigMap,
+    ConsumedSecret,
+    RenderInput,
+    RuntimeDefaults,
+    render_workflow,
+    service_url,
+)
+
+DEFINITION_VALID = "DefinitionValid"
+DEPENDENCIES_RESOLVED = "DependenciesResolved"
+AVAILABLE = "Available"
+
+# Reasons of our own; the validation reasons come from the definition package.
+VALID = "Valid"
+RESOLVED = "Resolved"
+FILE_TOO_LARGE = "FileTooLarge"
+CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"
+SECRET_NOT_FOUND = "SecretNotFound"
+SECRET_KEY_MISSING = "SecretKeyMissing"
+RUNTIME_AVAILABLE = "RuntimeAvailable"
+ROLLING_OUT = "RollingOut"
+RUNTIME_UNAVAILABLE = "RuntimeUnavailable"
+ROLLOUT_FAILED = "RolloutFailed"
+SCALED_TO_ZERO = "ScaledToZero"
+NOT_ROLLED_OUT = "NotRolledOut"
+MANAGED_PROPERTY_OVERRIDDEN = "ManagedPropertyOverridden"
+
+_MAX_PROBLEMS_IN_MESSAGE = 10
+
+
+@dataclass(frozen=True)
+class InstallationLink:
+    """What the linked installation offers the workflow, or why it cannot."""
+
+    endpoints: ServiceEndpoints | None = None
+    problem: Finding | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    """The parts of the runtime's Deployment that say whether it serves."""
+
+    generation: int
+    observed_generation: int
+    desired: int
+    updated: int
+    ready: int
+    available: int
+    checksum: str | None
+    progress_deadline_exceeded: bool = False
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the cluster holds that the Workflow consumes or owns."""
+
+    status: Mapping[str, Any] = field(default_factory=dict)
+    config_maps: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
+    secrets: Mapping[str, ConsumedSecret | None] = field(default_factory=dict)
+    installation: InstallationLink | None = None
+    deployment: DeploymentState | None = None
+    pod_problems: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class EventToPost:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkflowPlan:
+    children: list[dict[str, Any]] | None
+    status: dict[str, Any]
+    events: list[EventToPost]
+
+
+def plan_workflow(
+    workflow: Workflow,
+    observed: Observed,
+    now: datetime,
+    defaults: RuntimeDefaults | None = None,
+) -> WorkflowPlan:
+    profile = Profile(workflow.spec.profile)
+    info = read_info(workflow.spec.definition)
+    validity = _check_definition(workflow, observed, profile)
+    dependencies = _check_dependencies(workflow, observed)
+
+    children: list[dict[str, Any]] | None = None
+    checksum: str | None = None
+    overridden: list[str] = []
+    if validity.ok and dependencies.ok:
+        rendered = render_workflow(
+            RenderInput(
+                workflow=workflow,
+                workflow_id=info.id,
+                uses_timers=uses_timers(workflow.spec.definition),
+                config_maps=_consumed_config_maps(observed),
+                secrets={name: s for name, s in observed.secrets.items() if s is not None},
+                endpoints=observed.installation.endpoints if observed.installation else None,
+                defaults=defaults or RuntimeDefaults(),
+            )
+        )
+        if isinstance(rendered, FileTooLarge):
+            validity = Finding(DEFINITION_VALID, FALSE, FILE_TOO_LARGE, rendered.message)
+        else:
+            children = rendered.children
+            checksum = rendered.checksum
+            overridden = rendered.overridden_keys
+
+    availability = _check_availability(workflow, observed, checksum)
+    findings = [validity, dependencies, availability]
+    ready = summarize(
+        findings, RUNTIME_AVAILABLE, f"the workflow answers at {service_url(workflow)}"
+    )
+    if not validity.ok and availability.ok:
+        ready = Finding(
+            ready.type,
+            ready.status,
+            ready.reason,
+            f"{ready.message}; the runtime of the last valid version keeps running",
+        )
+
+    previous_conditions = list(observed.status.get("conditions", []))
+    status = {
+        "observedGeneration": workflow.generation,
+        "conditions": merge_conditions(
+            previous_conditions, [ready, *findings], workflow.generation, now
+        ),
+        "workflowId": info.id,
+        "workflowName": info.name,
+        "workflowVersion": info.version,
+        "profile": str(profile),
+        "url": service_url(workflow) if observed.deployment or children else None,
+        "replicas": _replica_counts(observed.deployment),
+    }
+    if "runs" in observed.status:
+        status["runs"] = observed.status["runs"]
+    events = _events(workflow, observed.status, ready, overridden)
+    return WorkflowPlan(children=children, status=_without_none(status), events=events)
+
+
+def _check_definition(workflow: Workflow, observed: Observed, profile: Profile) -> Finding:
+    missing = [
+        ref.config_map
+        for ref in workflow.spec.config_map_files
+        if observed.config_maps.get(ref.config_map) is None
+    ]
+    if missing and profile is Profile.DEV:
+        return Finding(
+            DEFINITION_VALID,
+            FALSE,
+            CONFIG_MAP_NOT_FOUND,
+            f"ConfigMap {missing[0]!r}, named in spec.configMapFiles, does not exist in namespace"
+            f" {workflow.namespace!r}",
+        )
+    problems = validate_definition(workflow.spec.definition, resource_files(workflow, observed))
+    if profile is Profile.GITOPS:
+        # A built image carries its own files, which the operator cannot see.
+        problems = [problem for problem in problems if problem.reason != "MissingResourceFile"]
+    if problems:
+        return Finding(DEFINITION_VALID, FALSE, problems[0].reason, _problems_message(problems))
+    return Finding(DEFINITION_VALID, TRUE, VALID, "the definition and its files are consistent")
+
+
+def _problems_message(problems: Sequence[Problem]) -> str:
+    shown = [problem.message for problem in problems[:_MAX_PROBLEMS_IN_MESSAGE]]
+    more = len(problems) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more else "")
+
+
+def resource_files(workflow: Workflow, observed: Observed) -> dict[str, bytes]:
+    """Every file the runtime will find next to its definition, by path."""
+    files = {inline.path: inline.content.encode() for inline in workflow.spec.files}
+    for reference in workflow.spec.config_map_files:
+        data = observed.config_maps.get(reference.config_map) or {}
+        for key, content in data.items():
+            path = f"{reference.path}/{key}" if reference.path else key
+            files[path] = content.encode()
+    return files
+
+
+def _check_dependencies(workflow: Workflow, observed: Observed) -> Finding:
+    for reference in workflow.spec.secrets:
+        secret = observed.secrets.get(reference.secret_name)
+        if secret is None:
+            return Finding(
+                DEPENDENCIES_RESOLVED,
+                FALSE,
+                SECRET_NOT_FOUND,
+                f"Secret {reference.secret_name!r} does not exist in namespace"
+                f" {workflow.namespace!r}",
+            )
+        absent = [key for key in reference.keys or () if key not in secret.keys]
+        if absent:
+            return Finding(
+                DEPENDENCIES_RESOLVED,
+                FALSE,
+                SECRET_KEY_MISSING,
+                f"Secret {reference.secret_name!r} has no key {', '.join(map(repr, absent))}",
+            )
+    if observed.installation and observed.installation.problem:
+        return observed.installation.problem
+    return Finding(DEPENDENCIES_RESOLVED, TRUE, RESOLVED, "every referenced object exists")
+
+
+def _check_availability(workflow: Workflow, observed: Observed, checksum: str | None) -> Finding:
+    deployment = observed.deployment
+    if deployment is None:
+        return Finding(
+            AVAILABLE, FALSE, NOT_ROLLED_OUT, "the runtime's Deployment does not exist yet"
+        )
+    if deployment.desired == 0:
+        return Finding(AVAILABLE, FALSE, SCALED_TO_ZERO, "spec.replicas is 0")
+    counts = f"{deployment.available} of {deployment.desired} replicas available"
+    if deployment.progress_deadline_exceeded:
+        return Finding(
+            AVAILABLE,
+            FALSE,
+            ROLLOUT_FAILED,
+            _with_pod_problems(f"the rollout stopped progressing; {counts}", observed),
+        )
+    rolled_out = (
+        deployment.observed_generation >= deployment.generation
+        and deployment.updated >= deployment.desired
+        and (checksum is None or deployment.checksum == checksum)
+    )
+    if observed.pod_problems:
+        return Finding(
+            AVAILABLE,
+            FALSE if deployment.available == 0 else TRUE,
+            RUNTIME_UNAVAILABLE if deployment.available == 0 else ROLLING_OUT,
+            _with_pod_problems(counts, observed),
+        )
+    if not rolled_out:
+        status = TRUE if deployment.available > 0 else FALSE
+        return Finding(
+            AVAILABLE,
+            status,
+            ROLLING_OUT,
+            f"rolling out: {deployment.updated} of {deployment.desired} replicas updated, {counts}",
+        )
+    if deployment.available < deployment.desired:
+        status = TRUE if deployment.available > 0 else FALSE
+        return Finding(AVAILABLE, status, RUNTIME_UNAVAILABLE, counts)
+    return Finding(AVAILABLE, TRUE, RUNTIME_AVAILABLE, counts)
+
+
+def _with_pod_problems(message: str, observed: Observed) -> str:
+    if not observed.pod_problems:
+        return message
+    return f"{message}; {'; '.join(observed.pod_problems[:3])}"
+
+
+def _replica_counts(deployment: DeploymentState | None) -> dict[str, int] | None:
+    if deployment is None:
+        return None
+    return {
+        "desired": deployment.desired,
+        "updated": deployment.updated,
+        "available": deployment.available,
+    }
+
+
+def _events(
+    workflow: Workflow,
+    previous_status: Mapping[str, Any],
+    ready: Finding,
+    overridden: Sequence[str],
+) -> list[EventToPost]:
+    """Events for what changed: the Ready reason, and managed keys the user tried to set.
+
+    Posting only on change keeps a resync silent; a new generation is a change.
+    """
+    events: list[EventToPost] = []
+    previous_ready = find(previous_status.get("conditions", []), "Ready")
+    new_generation = previous_status.get("observedGeneration") != workflow.generation
+    if (
+        previous_ready is None
+        or previous_ready.get("reason") != ready.reason
+        or (new_generation and ready.status != TRUE)
+    ):
+        event_type = "Normal" if ready.status == TRUE else "Warning"
+        events.append(EventToPost(event_type, ready.reason, ready.message))
+    if overridden and new_generation:
+        events.append(
+            EventToPost(
+                "Warning",
+                MANAGED_PROPERTY_OVERRIDDEN,
+                "the operator manages "
+                + ", ".join(overridden)
+                + "; the values set in spec.properties are not used",
+            )
+        )
+    return events
+
+
+def _consumed_config_maps(observed: Observed) -> dict[str, ConsumedConfigMap]:
+    return {
+        name: ConsumedConfigMap(name=name, keys=tuple(sorted(data)), digest=digest(data))
+        for name, data in observed.config_maps.items()
+        if data is not None
+    }
+
+
+def digest(data: Mapping[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def uses_timers(definition: Mapping[str, Any]) -> bool:
+    """Whether the definition waits on time (sleep states, timeouts), which needs a Jobs Service."""
+    return _mentions_time(definition)
+
+
+def _mentions_time(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        if node.get("type") == "sleep" or "timeouts" in node:
+            return True
+        return any(_mentions_time(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_mentions_time(item) for item in node)
+    return False
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}

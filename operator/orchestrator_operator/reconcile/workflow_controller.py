@@ -1,0 +1,300 @@
+"""The Workflow controller: read what a Workflow consumes, plan, then write only what changed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator_operator.adapters import kube
+from orchestrator_operator.models.workflow import Workflow, WorkflowSpec
+from orchestrator_operator.reconcile.children import (
+    AppliedContent,
+    ChildObservation,
+    with_applied_hash,
+)
+from orchestrator_operator.reconcile.conditions import FALSE, Finding, merge_conditions
+from orchestrator_operator.reconcile.queue import WorkQueue
+from orchestrator_operator.reconcile.workflow import (
+    DeploymentState,
+    EventToPost,
+    InstallationLink,
+    Observed,
+    plan_workflow,
+)
+from orchestrator_operator.render.workflow import ConsumedSecret, RuntimeDefaults
+
+logger = logging.getLogger(__name__)
+
+INVALID_SPEC = "InvalidSpec"
+APPLY_FAILED = "ApplyFailed"
+
+WorkflowKey = tuple[str, str]  # namespace, name
+ChildLookup = Callable[[str, str], Iterable[ChildObservation]]
+PodProblemLookup = Callable[[str, str], Iterable[str]]
+InstallationResolver = Callable[[Workflow], Awaitable[InstallationLink | None]]
+
+
+@dataclass(frozen=True)
+class References:
+    """What one Workflow consumes, so that a change to any of it brings the Workflow back."""
+
+    config_maps: frozenset[str] = frozenset()
+    secrets: frozenset[str] = frozenset()
+
+
+@dataclass
+class WorkflowController:
+    api: kube.KubeApi
+    children: ChildLookup
+    pod_problems: PodProblemLookup
+    defaults: RuntimeDefaults = field(default_factory=RuntimeDefaults)
+    resolve_installation: InstallationResolver | None = None
+    component: str = "orchestrator-operator"
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    applied: AppliedContent = field(default_factory=AppliedContent)
+    # Bodies delivered by watch events and not yet reconciled; dropped once used, so that the
+    # operator never holds every definition in memory.
+    _fresh: dict[WorkflowKey, dict[str, Any]] = field(default_factory=dict)
+    _references: dict[WorkflowKey, References] = field(default_factory=dict)
+
+    # -- what the handlers tell us -------------------------------------------------------------
+
+    def workflow_changed(self, body: Mapping[str, Any], deleted: bool = False) -> None:
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if deleted:
+            self._fresh.pop(key, None)
+            self._references.pop(key, None)
+            return
+        self._fresh[key] = dict(body)
+        self.queue.add(key)
+
+    def owner_changed(self, namespace: str, workflow_name: str) -> None:
+        if (namespace, workflow_name) in self._references:
+            self.queue.add((namespace, workflow_name))
+
+    def config_map_changed(self, namespace: str, name: str) -> None:
+        for key, references in self._references.items():
+            if key[0] == namespace and name in references.config_maps:
+                self.queue.add(key)
+
+    def secret_changed(self, namespace: str, name: str) -> None:
+        for key, references in self._references.items():
+            if key[0] == namespace and name in references.secrets:
+                self.queue.add(key)
+
+    def resync(self) -> None:
+        for key in list(self._references):
+            self.queue.add(key)
+
+    def known(self) -> list[WorkflowKey]:
+        return list(self._references)
+
+    # -- reconcile -----------------------------------------------------------------------------
+
+    async def process(self, key: Hashable) -> None:
+        namespace, name = key  # type: ignore[misc]
+        body = self._fresh.pop((namespace, name), None)
+        if body is None:
+            body = await self.api.get(kube.WORKFLOW, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            self._references.pop((namespace, name), None)
+            return
+        await self.reconcile(body)
+
+    async def reconcile(self, body: Mapping[str, Any]) -> None:
+        metadata = body["metadata"]
+        namespace, name = metadata["namespace"], metadata["name"]
+        try:
+            workflow = _parse(body)
+        except ValidationError as error:
+            self._references.setdefault((namespace, name), References())
+            await self._report_invalid_spec(body, error)
+            return
+
+        self._references[(namespace, name)] = References(
+            config_maps=frozenset(ref.config_map for ref in workflow.spec.config_map_files),
+            secrets=frozenset(ref.secret_name for ref in workflow.spec.secrets),
+        )
+        observed = await self._observe(workflow, body)
+        plan = plan_workflow(workflow, observed, self.clock(), self.defaults)
+
+        if plan.children is not None:
+            try:
+                await self._apply_children(workflow, plan.children)
+            except kube.ApiError as error:
+                if error.status not in (400, 403, 422):
+                    raise
+                # The server refuses what we render: retrying at once would refuse it again.
+                await self._report_apply_failure(body, plan.status, error)
+                raise
+
+        await self._write_status(body, plan.status)
+        await self._post_events(body, plan.events)
+
+    async def _observe(self, workflow: Workflow, body: Mapping[str, Any]) -> Observed:
+        namespace = workflow.namespace
+        config_map_names = sorted({ref.config_map for ref in workflow.spec.config_map_files})
+        secret_names = sorted({ref.secret_name for ref in workflow.spec.secrets})
+        config_maps, secrets = await asyncio.gather(
+            asyncio.gather(*(self._config_map_data(namespace, n) for n in config_map_names)),
+            asyncio.gather(*(self._secret_keys(namespace, n) for n in secret_names)),
+        )
+        installation = None
+        if workflow.spec.installation_ref and self.resolve_installation:
+            installation = await self.resolve_installation(workflow)
+        deployment = None
+        for child in self.children(namespace, workflow.name):
+            if child.kind == "Deployment" and child.name == workflow.name and child.rollout:
+                deployment = _deployment_state(child.rollout)
+        return Observed(
+            status=body.get("status") or {},
+            config_maps=dict(zip(config_map_names, config_maps, strict=True)),
+            secrets=dict(zip(secret_names, secrets, strict=True)),
+            installation=installation,
+            deployment=deployment,
+            pod_problems=sorted(self.pod_problems(namespace, workflow.name)),
+        )
+
+    async def _config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+        body = await self.api.get(kube.CONFIG_MAP, namespace, name)
+        if body is None:
+            return None
+        data: dict[str, str] = body.get("data") or {}
+        return data
+
+    async def _secret_keys(self, namespace: str, name: str) -> ConsumedSecret | None:
+        body = await self.api.get(kube.SECRET, namespace, name)
+        if body is None:
+            return None
+        # Only the key names and the version leave this function; the values are dropped here.
+        keys = frozenset((body.get("data") or {}).keys()) | frozenset(
+            (body.get("stringData") or {}).keys()
+        )
+        return ConsumedSecret(
+            name=name, keys=keys, resource_version=body["metadata"]["resourceVersion"]
+        )
+
+    async def _apply_children(self, workflow: Workflow, children: list[dict[str, Any]]) -> None:
+        observed = {(c.kind, c.name): c for c in self.children(workflow.namespace, workflow.name)}
+        # ConfigMaps and the Service first, all at once; the Deployment last, so that a new pod
+        # never starts before the files it mounts exist.
+        first = [child for child in children if child["kind"] != "Deployment"]
+        last = [child for child in children if child["kind"] == "Deployment"]
+        for batch in (first, last):
+            await asyncio.gather(*(self._apply_child(workflow, c, observed) for c in batch))
+
+    async def _apply_child(
+        self,
+        workflow: Workflow,
+        manifest: dict[str, Any],
+        observed: Mapping[tuple[str, str], ChildObservation],
+    ) -> None:
+        name = manifest["metadata"]["name"]
+        annotated, applied_hash = with_applied_hash(manifest)
+        key = (manifest["kind"], workflow.namespace, name)
+        if not self.applied.needs_apply(key, applied_hash, observed.get((manifest["kind"], name))):
+            return
+        response = await self.api.apply(annotated)
+        self.applied.remember(key, response)
+        logger.info(
+            "Applied %s %s/%s for Workflow %s",
+            manifest["kind"],
+            workflow.namespace,
+            name,
+            workflow.name,
+        )
+
+    async def _write_status(self, body: Mapping[str, Any], desired: dict[str, Any]) -> None:
+        current = body.get("status") or {}
+        patch = {key: value for key, value in desired.items() if current.get(key) != value}
+        # Fields we set before and no longer mean are removed; fields others own stay.
+        for owned in ("url", "replicas", "workflowName", "workflowVersion"):
+            if owned in current and owned not in desired:
+                patch[owned] = None
+        if not patch:
+            return
+        metadata = body["metadata"]
+        await self.api.patch_status(kube.WORKFLOW, metadata["namespace"], metadata["name"], patch)
+
+    async def _post_events(self, body: Mapping[str, Any], events: Iterable[EventToPost]) -> None:
+        for event in events:
+            try:
+                await self.api.post_event(
+                    dict(body),
+                    event_type=event.type,
+                    reason=event.reason,
+                    message=event.message,
+                    component=self.component,
+                )
+            except kube.ApiError as error:
+                # An Event is a courtesy; failing to post one must not fail the reconcile.
+                logger.warning(
+                    "Could not post Event %s on Workflow %s/%s: %s",
+                    event.reason,
+                    body["metadata"]["namespace"],
+                    body["metadata"]["name"],
+                    error,
+                )
+
+    async def _report_invalid_spec(self, body: Mapping[str, Any], error: ValidationError) -> None:
+        message = "; ".join(
+            f"spec.{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        finding = Finding("Ready", FALSE, INVALID_SPEC, message)
+        await self._report(body, finding)
+
+    async def _report_apply_failure(
+        self, body: Mapping[str, Any], status: dict[str, Any], error: kube.ApiError
+    ) -> None:
+        finding = Finding(
+            "Ready",
+            FALSE,
+            APPLY_FAILED,
+            f"the API server refused a child object: {error.api_message}",
+        )
+        await self._report(body, finding)
+
+    async def _report(self, body: Mapping[str, Any], finding: Finding) -> None:
+        generation = body["metadata"].get("generation", 0)
+        current = body.get("status") or {}
+        conditions = [c for c in current.get("conditions", []) if c.get("type") != "Ready"]
+        ready = merge_conditions(current.get("conditions", []), [finding], generation, self.clock())
+        desired = {**current, "observedGeneration": generation, "conditions": [*ready, *conditions]}
+        await self._write_status(body, desired)
+        previous = next(
+            (c for c in current.get("conditions", []) if c.get("type") == "Ready"), None
+        )
+        if previous is None or previous.get("reason") != finding.reason:
+            await self._post_events(body, [EventToPost("Warning", finding.reason, finding.message)])
+
+
+def _parse(body: Mapping[str, Any]) -> Workflow:
+    metadata = body["metadata"]
+    return Workflow(
+        name=metadata["name"],
+        namespace=metadata["namespace"],
+        uid=metadata["uid"],
+        generation=metadata.get("generation", 1),
+        labels=metadata.get("labels") or {},
+        spec=WorkflowSpec.model_validate(body.get("spec") or {}),
+    )
+
+
+def _deployment_state(rollout: Mapping[str, Any]) -> DeploymentState:
+    return DeploymentState(
+        generation=rollout["generation"],
+        observed_generation=rollout["observedGeneration"],
+        desired=rollout["desired"],
+        updated=rollout["updated"],
+        ready=rollout["ready"],
+        available=rollout["available"],
+        checksum=rollout["checksum"],
+        progress_deadline_exceeded=rollout["progressDeadlineExceeded"],
+    )

@@ -1,0 +1,85 @@
+"""The CRDs in crds/ are what the models generate, and say what the API promises."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator_operator.models.manifests import crd_files
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"
+
+
+def test_crd_files_are_generated_from_the_models() -> None:
+    generated = crd_files()
+    on_disk = {path.name: path.read_text() for path in CRDS.glob("*.yaml")}
+    assert on_disk == generated, "crds/ is stale: run hack/generate.py"
+
+
+def _workflow_crd() -> dict[str, Any]:
+    return yaml.safe_load(crd_files()["workflows.yaml"])
+
+
+def _walk(schema: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(schema, dict):
+        found.append((path, schema))
+        for key, value in schema.get("properties", {}).items():
+            found.extend(_walk(value, f"{path}.{key}"))
+        if "items" in schema:
+            found.extend(_walk(schema["items"], f"{path}[]"))
+        if isinstance(schema.get("additionalProperties"), dict):
+            found.extend(_walk(schema["additionalProperties"], f"{path}{{}}"))
+    return found
+
+
+def test_workflow_crd_names_avoid_the_short_names_of_other_projects() -> None:
+    names = _workflow_crd()["spec"]["names"]
+    assert names["shortNames"] == ["swf"]
+    assert names["categories"] == ["orchestrator"]
+    assert not {"workflow", "workflows", "wf"} & set(names["shortNames"])
+
+
+def test_workflow_schema_is_structural() -> None:
+    schema = _workflow_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    for path, node in _walk(schema):
+        assert "$ref" not in node, path
+        assert "anyOf" not in node, path
+        assert "title" not in node, path
+        typed = (
+            "type" in node
+            or node.get("x-kubernetes-int-or-string")
+            or node.get("x-kubernetes-preserve-unknown-fields")
+        )
+        assert typed, f"{path} has no type"
+
+
+def test_workflow_crd_has_status_subresource_and_printer_columns() -> None:
+    version = _workflow_crd()["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    columns = [column["name"] for column in version["additionalPrinterColumns"]]
+    assert columns[:2] == ["Ready", "Reason"]
+    assert {"Profile", "URL", "Age"} <= set(columns)
+
+
+def test_workflow_schema_bounds_the_name_and_requires_an_image_for_gitops() -> None:
+    schema = _workflow_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    root_rules = [rule["rule"] for rule in schema["x-kubernetes-validations"]]
+    assert "self.metadata.name.size() <= 49" in root_rules
+    spec_rules = [rule["rule"] for rule in schema["properties"]["spec"]["x-kubernetes-validations"]]
+    assert any("gitops" in rule and "image" in rule for rule in spec_rules)
+
+
+def test_workflow_schema_defaults() -> None:
+    spec = _workflow_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["profile"]["default"] == "dev"
+    assert spec["properties"]["profile"]["enum"] == ["dev", "gitops"]
+    assert spec["properties"]["replicas"]["default"] == 1
+    assert spec["required"] == ["definition"]
+
+
+def test_crds_stay_far_below_the_client_side_apply_limit() -> None:
+    for name, text in crd_files().items():
+        assert len(text.encode()) < 128 * 1024, name
