@@ -82,7 +82,9 @@ def _render_one(
         return [], f"InvalidSpec: {error}"
     spec = workflow.spec
     observed = Observed(
-        config_maps={ref.config_map: config_maps.get(ref.config_map) for ref in spec.config_map_files},
+        config_maps={
+            ref.config_map: config_maps.get(ref.config_map) for ref in spec.config_map_files
+        },
         secrets={ref.secret_name: secrets.get(ref.secret_name) for ref in spec.secrets},
     )
     plan = plan_workflow(workflow, observed, datetime.now(UTC))

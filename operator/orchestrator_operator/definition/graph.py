@@ -91,7 +91,9 @@ def _dangling(states: list[State], by_name: dict[str, State], names: list[str]) 
 def _dead_ends(states: list[State]) -> list[Problem]:
     problems = []
     for state in states:
-        problems += [Problem(INVALID_STATE_GRAPH, defect, path=state.pointer) for defect in state.defects]
+        problems += [
+            Problem(INVALID_STATE_GRAPH, defect, path=state.pointer) for defect in state.defects
+        ]
         if not state.has_exit and not state.compensation:
             problems.append(
                 Problem(

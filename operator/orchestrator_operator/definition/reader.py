@@ -75,7 +75,9 @@ class _Reader:
         value = raw.get(key)
         if value is None or isinstance(value, bool):
             return value is True
-        self.invalid(f"{where}: {key} must be true or false, not {describe(value)}", pointer(at, key))
+        self.invalid(
+            f"{where}: {key} must be true or false, not {describe(value)}", pointer(at, key)
+        )
         return False
 
     def mapping(self, raw: Mapping[str, Any], key: str, where: str, at: str) -> Mapping[str, Any]:
@@ -134,7 +136,9 @@ class _Reader:
         workflow.id = self.text(definition, "id", "the definition", "")
         if not workflow.id:
             self.invalid("the definition has no id", "/id")
-        workflow.expression_lang = self.text(definition, "expressionLang", "the definition", "") or "jq"
+        workflow.expression_lang = (
+            self.text(definition, "expressionLang", "the definition", "") or "jq"
+        )
 
         self.read_start(definition)
         self.read_schemas(definition)
@@ -177,7 +181,9 @@ class _Reader:
                     FileReference(inner, what, pointer(here, "schema"), "schema")
                 )
             elif not isinstance(inner, Mapping):
-                self.invalid(f"{what}: schema must be a file path or a schema", pointer(here, "schema"))
+                self.invalid(
+                    f"{what}: schema must be a file path or a schema", pointer(here, "schema")
+                )
         elif value is not None:
             self.invalid(f"{what} must be a file path or a mapping, not {describe(value)}", here)
 
@@ -425,12 +431,16 @@ class _StateReader:
             self.actions(raw, where, at, "actions")
         if kind == "foreach":
             for key in ("inputCollection", "outputCollection"):
-                reader.expression(reader.text(raw, key, where, at), f"{where}, {key}", pointer(at, key))
+                reader.expression(
+                    reader.text(raw, key, where, at), f"{where}, {key}", pointer(at, key)
+                )
         elif kind == "parallel":
             for index, branch in reader.items(raw, "branches", where, at):
                 branch_name = branch.get("name")
-                label = f'{where}, branch "{branch_name}"' if isinstance(branch_name, str) else (
-                    f"{where}, branches[{index}]"
+                label = (
+                    f'{where}, branch "{branch_name}"'
+                    if isinstance(branch_name, str)
+                    else (f"{where}, branches[{index}]")
                 )
                 self.actions(branch, label, pointer(at, "branches", index), "actions")
         elif kind == "event":
@@ -442,11 +452,15 @@ class _StateReader:
                 self.data_filter(on_event, "eventDataFilter", ("data", "toStateData"), label, here)
                 self.actions(on_event, label, here, "actions")
         elif kind == "callback":
-            reader.refer(EVENT, reader.text(raw, "eventRef", where, at), where, pointer(at, "eventRef"))
+            reader.refer(
+                EVENT, reader.text(raw, "eventRef", where, at), where, pointer(at, "eventRef")
+            )
             self.data_filter(raw, "eventDataFilter", ("data", "toStateData"), where, at)
             action = reader.mapping(raw, "action", where, at)
             if action:
-                self.action(action, self.action_label(action, where, "action"), pointer(at, "action"))
+                self.action(
+                    action, self.action_label(action, where, "action"), pointer(at, "action")
+                )
 
     def actions(self, raw: Mapping[str, Any], where: str, at: str, key: str) -> None:
         for index, action in self.reader.items(raw, key, where, at):
@@ -456,7 +470,11 @@ class _StateReader:
     @staticmethod
     def action_label(action: Mapping[str, Any], where: str, fallback: str) -> str:
         name = action.get("name")
-        return f'{where}, action "{name}"' if isinstance(name, str) and name else f"{where}, {fallback}"
+        return (
+            f'{where}, action "{name}"'
+            if isinstance(name, str) and name
+            else f"{where}, {fallback}"
+        )
 
     def action(self, action: Mapping[str, Any], where: str, at: str) -> None:
         reader = self.reader
@@ -491,7 +509,9 @@ class _StateReader:
         elif isinstance(subflow, Mapping):
             name = reader.text(subflow, "workflowId", where, here)
             if name is None:
-                reader.invalid(f"{where}: subFlowRef has no workflowId", pointer(here, "workflowId"))
+                reader.invalid(
+                    f"{where}: subFlowRef has no workflowId", pointer(here, "workflowId")
+                )
             reader.refer(SUBFLOW, name, where, pointer(here, "workflowId"))
         elif subflow is not None:
             reader.invalid(
@@ -500,14 +520,20 @@ class _StateReader:
                 here,
             )
 
-        reader.refer(RETRY, reader.text(action, "retryRef", where, at), where, pointer(at, "retryRef"))
+        reader.refer(
+            RETRY, reader.text(action, "retryRef", where, at), where, pointer(at, "retryRef")
+        )
         for key in ("retryableErrors", "nonRetryableErrors"):
             for name in reader.strings(action, key, where, at):
                 reader.refer(ERROR, name, f"{where}, {key}", pointer(at, key))
-        self.data_filter(action, "actionDataFilter", ("fromStateData", "results", "toStateData"),
-                         where, at)
-        reader.expression(reader.text(action, "condition", where, at), f"{where}, condition",
-                          pointer(at, "condition"))
+        self.data_filter(
+            action, "actionDataFilter", ("fromStateData", "results", "toStateData"), where, at
+        )
+        reader.expression(
+            reader.text(action, "condition", where, at),
+            f"{where}, condition",
+            pointer(at, "condition"),
+        )
 
     def arguments(self, arguments: Any, where: str, at: str) -> None:
         """Collect the argument strings; the runtime evaluates those that compile."""

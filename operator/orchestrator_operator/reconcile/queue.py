@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
@@ -33,8 +34,15 @@ class Backoff:
         self.failures.pop(key, None)
 
 
+# Told of every finished reconcile: the key, how long it took, and whether it failed.
+ReconcileObserver = Callable[[Hashable, float, bool], None]
+
+
 class WorkQueue:
-    def __init__(self, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self, backoff: Backoff | None = None, observe: ReconcileObserver | None = None
+    ) -> None:
+        self._observe = observe
         self._queue: asyncio.Queue[Hashable] = asyncio.Queue()
         self._waiting: set[Hashable] = set()
         self._processing: set[Hashable] = set()
@@ -75,17 +83,22 @@ class WorkQueue:
             key = await self._queue.get()
             self._waiting.discard(key)
             self._processing.add(key)
+            started = time.monotonic()
+            failed = False
             try:
                 await process(key)
             except asyncio.CancelledError:
                 raise
             except Exception:
+                failed = True
                 delay = self.backoff.next_delay(key)
                 logger.exception("Reconciling %s failed; trying again in %.0f s", key, delay)
                 self.add_after(key, delay)
             else:
                 self.backoff.forget(key)
             finally:
+                if self._observe:
+                    self._observe(key, time.monotonic() - started, failed)
                 self._processing.discard(key)
                 if key in self._again:
                     self._again.discard(key)
