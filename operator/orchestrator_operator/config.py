@@ -24,6 +24,16 @@ class OperatorConfig:
     # Base URL that replaces in-cluster service URLs for the operator's own HTTP calls, for an
     # operator running outside the cluster (development, the quick start).
     service_url_override: str | None = None
+    # Git sources: file:// URLs read the operator's own file system, so they are refused
+    # unless this is set (development and tests only).
+    allow_file_sources: bool = False
+    # PEM bundle of certificate authorities that HTTPS git servers are checked against, for
+    # servers with a private CA; the system's bundle when unset.
+    git_ca_file: str | None = None
+    # Longest a single git command (ls-remote, fetch, checkout) may run before it is killed.
+    git_timeout_seconds: float = 120.0
+    # Git commands running at once, over all sources.
+    git_concurrency: int = 4
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -49,4 +59,17 @@ class OperatorConfig:
                 or defaults.data_index_poll_seconds
             ),
             service_url_override=read("SERVICE_URL_OVERRIDE", None) or None,
+            allow_file_sources=_flag(read("ALLOW_FILE_SOURCES", None)),
+            git_ca_file=read("GIT_CA_FILE", None) or None,
+            git_timeout_seconds=float(
+                read("GIT_TIMEOUT_SECONDS", str(defaults.git_timeout_seconds))
+                or defaults.git_timeout_seconds
+            ),
+            git_concurrency=int(
+                read("GIT_CONCURRENCY", str(defaults.git_concurrency)) or defaults.git_concurrency
+            ),
         )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")

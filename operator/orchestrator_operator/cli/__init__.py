@@ -14,9 +14,10 @@ def main() -> None:
 def _register_commands() -> None:
     # Each command lives in its own module and is imported lazily here, so that
     # `orchestrator-operator validate` does not pay for kopf's import.
-    from orchestrator_operator.cli import render, run
+    from orchestrator_operator.cli import render, run, validate
 
     main.add_command(run.run)
+    main.add_command(validate.validate)
     main.add_command(render.render)
 
 

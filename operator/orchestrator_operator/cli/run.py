@@ -22,6 +22,14 @@ LOG_FORMATS = ("plain", "full", "json")
     metavar="URL",
     help="Serve health at this URL, for example http://0.0.0.0:8081/healthz.",
 )
+@click.option(
+    "--metrics-addr",
+    "metrics_address",
+    default="0.0.0.0:8080",
+    show_default=True,
+    metavar="HOST:PORT",
+    help="Serve Prometheus metrics at /metrics and readiness at /readyz here; 0 disables.",
+)
 @click.option("--log-format", type=click.Choice(LOG_FORMATS), default="full", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Log at debug level.")
 @click.option(
@@ -33,6 +41,7 @@ LOG_FORMATS = ("plain", "full", "json")
 def run(
     namespaces: tuple[str, ...],
     liveness_endpoint: str | None,
+    metrics_address: str,
     log_format: str,
     verbose: bool,
     peering_name: str | None,
@@ -41,6 +50,12 @@ def run(
     import kopf
 
     import orchestrator_operator.handlers  # noqa: F401  (registers the handlers)
+    from orchestrator_operator.metrics import parse_address
+
+    try:
+        metrics_at = parse_address(metrics_address)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--metrics-addr") from None
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
     kopf.run(
@@ -49,4 +64,6 @@ def run(
         clusterwide=not namespaces,
         namespaces=list(namespaces),
         liveness_endpoint=liveness_endpoint,
+        # The startup handler that starts the controllers reads it from there.
+        memo=kopf.Memo(metrics_address=metrics_at),
     )

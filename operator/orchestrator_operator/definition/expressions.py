@@ -69,7 +69,7 @@ def check_expressions(workflow: Workflow) -> list[Problem]:
             problems.append(
                 Problem(
                     INVALID_EXPRESSION,
-                    f'{expression.where}: not a valid jq expression: {error} in "{_excerpt(body)}"',
+                    f"{expression.where}: not a valid jq expression ({error}): {_excerpt(body)}",
                     path=expression.pointer,
                 )
             )
@@ -97,7 +97,7 @@ def _first_error(report: str) -> str | None:
     for error in errors:
         if " is not defined at " in error:
             continue
-        return _LOCATION.sub(r" (line \1, column \2)", error)
+        return _LOCATION.sub(r" at line \1, column \2", error)
     if errors:
         return None
     lines = report.strip().splitlines()

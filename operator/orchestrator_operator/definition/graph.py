@@ -23,7 +23,9 @@ def check_graph(workflow: Workflow) -> list[Problem]:
     names = list(by_name)
 
     problems += _duplicates(workflow.states)
-    problems += _start(workflow, by_name)
+    if workflow.states_readable:
+        # With unreadable states, an unknown start may only be a state left unread.
+        problems += _start(workflow, by_name)
     problems += _dangling(workflow.states, by_name, names)
     problems += _dead_ends(workflow.states)
     if workflow.states_readable and workflow.start in by_name:
@@ -76,13 +78,14 @@ def _dangling(states: list[State], by_name: dict[str, State], names: list[str]) 
                         path=edge.pointer,
                     )
                 )
-        edge = state.compensated_by
-        if edge is not None and edge.target not in by_name:
+        compensation = state.compensated_by
+        if compensation is not None and compensation.target not in by_name:
+            target = compensation.target
             problems.append(
                 Problem(
                     INVALID_STATE_GRAPH,
-                    f'{edge.where} "{edge.target}" names no state{suggestion(edge.target, names)}',
-                    path=edge.pointer,
+                    f'{compensation.where} "{target}" names no state{suggestion(target, names)}',
+                    path=compensation.pointer,
                 )
             )
     return problems

@@ -21,10 +21,12 @@ from orchestrator_operator.definition.problems import INVALID_DEFINITION, Defini
 MAX_DEFINITION_BYTES: Final = 1024 * 1024
 # Resource files are only read to be checked; OpenAPI files of a few MiB are real.
 MAX_RESOURCE_BYTES: Final = 8 * 1024 * 1024
-# Real definitions nest about 15 levels and hold a few thousand values; OpenAPI files a few
-# hundred thousand. Anything far beyond is junk or an alias bomb.
+# Real definitions nest about 15 levels. Written out, a value takes two bytes at least, so a
+# document that holds many more values than its size in bytes repeats YAML aliases: a few are
+# fine, an alias bomb is not.
 MAX_DEPTH: Final = 128
 MAX_VALUES: Final = 2_000_000
+MIN_VALUES: Final = 100_000
 
 DEFINITION_SUFFIXES: Final = (".sw.json", ".sw.yaml", ".sw.yml")
 
@@ -81,7 +83,7 @@ def load_document(content: bytes | str, filename: str, *, max_bytes: int) -> Any
     else:
         raw = _load_yaml(text)
 
-    return _plain(raw)
+    return _plain(raw, min(MAX_VALUES, max(MIN_VALUES, 4 * size)))
 
 
 def describe(value: Any) -> str:
@@ -176,7 +178,7 @@ def _load_yaml(text: str) -> Any:
         raise DocumentError(f"nests deeper than {MAX_DEPTH} levels") from None
 
 
-def _plain(root: Any) -> Any:
+def _plain(root: Any, budget: int) -> Any:
     """Copy parsed data into fresh plain containers, within depth and value bounds.
 
     Copying also unshares YAML aliases, so that no later walk can be fooled into exponential
@@ -189,9 +191,10 @@ def _plain(root: Any) -> Any:
     while stack:
         value, parent, slot, depth = stack.pop()
         count += 1
-        if count > MAX_VALUES:
+        if count > budget:
             raise DocumentError(
-                f"holds more than {MAX_VALUES:,} values (YAML aliases that expand too far?)"
+                f"holds more than {budget:,} values, too many for its size "
+                "(YAML aliases that expand too far?)"
             )
         if depth > MAX_DEPTH:
             raise DocumentError(f"nests deeper than {MAX_DEPTH} levels")

@@ -12,6 +12,8 @@ from orchestrator_operator import __version__
 from orchestrator_operator.adapters import kube
 from orchestrator_operator.config import OperatorConfig
 from orchestrator_operator.handlers.state import OperatorState
+from orchestrator_operator.metrics import OperatorMetrics
+from orchestrator_operator.reconcile.queue import WorkQueue
 from orchestrator_operator.reconcile.workflow_controller import WorkflowController
 from orchestrator_operator.render.workflow import RuntimeDefaults
 
@@ -33,12 +35,22 @@ async def configure(
     settings.networking.connect_timeout = 10
     # Pages of the initial listing, so that thousands of objects do not arrive in one body.
     settings.watching.chunk_size = 500
+    logging.getLogger("kopf.objects").addFilter(_quiet_watch_handlers)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
     config = OperatorConfig.from_environment()
     memo.state = OperatorState(config=config)
     logger.info("orchestrator-operator %s starting", __version__)
+
+
+def _quiet_watch_handlers(record: logging.LogRecord) -> bool:
+    """Drop kopf's "Handler ... succeeded" lines for watch and index handlers.
+
+    They run on every watch event and only hand a key to a controller; one line each would
+    bury the lines that say what the operator decided.
+    """
+    return not (record.levelno <= logging.INFO and str(record.msg).startswith("Handler "))
 
 
 @kopf.on.login()
@@ -51,11 +63,12 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
 
 
 @kopf.on.startup()
-async def start_controllers(memo: kopf.Memo, **kwargs: Any) -> None:
+async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None:
     state: OperatorState = memo.state
-    info = login(**kwargs, settings=kwargs.get("settings"))
+    info = login(logger=logger, **kwargs)
     if info is None:
         raise kopf.PermanentError("no credentials for the Kubernetes API were found")
+    metrics = state.metrics = _start_metrics(memo, logger)
     api = kube.KubeApi(
         _credentials(info),
         field_manager=state.config.field_manager,
@@ -69,19 +82,42 @@ async def start_controllers(memo: kopf.Memo, **kwargs: Any) -> None:
         pod_problems=state.workflow_pod_problems,
         defaults=RuntimeDefaults(dev_image=state.config.dev_image),
         component=state.config.field_manager,
+        queue=WorkQueue(observe=metrics.reconcile_observer("workflow")),
     )
     state.tasks = [
         asyncio.create_task(state.workflows.queue.work(state.workflows.process))
         for _ in range(state.config.workers)
     ]
     state.tasks.append(asyncio.create_task(_resync_forever(state)))
+    metrics.controller_started("workflow", state.config.workers, state.workflows.queue.__len__)
+    metrics.mark_ready()
+    logger.info("Controllers started with %d workers", state.config.workers)
+
+
+def _start_metrics(memo: kopf.Memo, logger: Any) -> OperatorMetrics:
+    metrics = OperatorMetrics(__version__)
+    address = memo.get("metrics_address")
+    if address is None:
+        return metrics
+    host, port = address
+    try:
+        metrics.serve(host, port)
+    except OSError as error:
+        # Without metrics the operator still does its work; the readiness probe, served by the
+        # same server, makes the missing port visible in a cluster.
+        logger.error("Cannot serve metrics on %s:%d: %s", host, port, error)
+    else:
+        logger.info("Serving metrics on http://%s:%d/metrics", host, port)
+    return metrics
 
 
 async def _resync_forever(state: OperatorState) -> None:
+    log = logging.getLogger(__name__)
     while True:
         await asyncio.sleep(state.config.resync_seconds)
         if state.workflows:
             state.workflows.resync()
+            log.info("Resync: %d workflows queued", len(state.workflows.known()))
 
 
 @kopf.on.cleanup()
@@ -94,6 +130,8 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
         state.workflows.queue.close()
     if state.api:
         await state.api.close()
+    if state.metrics:
+        state.metrics.close()
 
 
 @kopf.on.probe(id="workqueue")

@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestrator_operator.adapters import kube
 from orchestrator_operator.config import OperatorConfig
+from orchestrator_operator.metrics import OperatorMetrics
 from orchestrator_operator.reconcile.children import ChildObservation
 from orchestrator_operator.reconcile.workflow_controller import WorkflowController
 
@@ -25,6 +26,7 @@ class OperatorState:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     indexes: dict[str, IndexView] = field(default_factory=dict)
     requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    metrics: OperatorMetrics | None = None
 
     def attach_indexes(self, **indexes: IndexView) -> None:
         """kopf hands its indexes only to handlers; the controllers read them through here."""
@@ -48,3 +50,5 @@ class OperatorState:
     def observe_request(self, verb: str, kind: str, status: int) -> None:
         key = (verb, kind, status)
         self.requests[key] = self.requests.get(key, 0) + 1
+        if self.metrics:
+            self.metrics.api_request(verb, kind, status)

@@ -34,22 +34,26 @@ def _owned_child(
 
 
 @kopf.index("configmaps", labels=OWNED)
-def workflow_config_maps(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> Any:
+async def workflow_config_maps(
+    body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any
+) -> Any:
     return _owned_child(body, namespace, labels)
 
 
 @kopf.index("services", labels=OWNED)
-def workflow_services(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> Any:
+async def workflow_services(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> Any:
     return _owned_child(body, namespace, labels)
 
 
 @kopf.index("deployments", labels=OWNED)
-def workflow_deployments(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> Any:
+async def workflow_deployments(
+    body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any
+) -> Any:
     return _owned_child(body, namespace, labels)
 
 
 @kopf.index("pods", labels={WORKFLOW_LABEL: kopf.PRESENT})
-def workflow_pod_problems(
+async def workflow_pod_problems(
     body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any
 ) -> dict[Any, str | None]:
     return {(namespace, labels[WORKFLOW_LABEL]): pod_problem(plain(body))}
@@ -84,7 +88,7 @@ def _state(memo: kopf.Memo, **indexes: Any) -> OperatorState:
 
 
 @kopf.on.event(GROUP, "v1alpha1", "workflows")
-def workflow_event(
+async def workflow_event(
     event: kopf.RawEvent,
     body: kopf.Body,
     memo: kopf.Memo,
@@ -109,7 +113,9 @@ def workflow_event(
 @kopf.on.event("services", labels=OWNED)
 @kopf.on.event("deployments", labels=OWNED)
 @kopf.on.event("pods", labels={WORKFLOW_LABEL: kopf.PRESENT})
-def owned_object_event(namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any) -> None:
+async def owned_object_event(
+    namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+) -> None:
     state: OperatorState = memo.state
     if state.workflows:
         state.workflows.owner_changed(namespace, labels[WORKFLOW_LABEL])
@@ -120,14 +126,14 @@ def _not_ours(labels: kopf.Labels, **_: Any) -> bool:
 
 
 @kopf.on.event("configmaps", when=_not_ours)
-def user_config_map_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def user_config_map_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.state
     if state.workflows:
         state.workflows.config_map_changed(namespace, name)
 
 
 @kopf.on.event("secrets")
-def secret_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def secret_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.state
     if state.workflows:
         state.workflows.secret_changed(namespace, name)

@@ -28,7 +28,13 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether nothing listens on a loopback port.
+
+    SO_REUSEADDR makes connections of a process that has gone (TIME_WAIT) not count: they hold
+    the port for a minute, but they do not stop a new server from listening on it.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -79,7 +85,7 @@ class Component:
                 stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None,
                 process_group=process_group,
-                preexec_fn=_die_with_parent(),  # noqa: PLW1509 - the hook only calls prctl
+                preexec_fn=_die_with_parent(),
             )
 
     @property

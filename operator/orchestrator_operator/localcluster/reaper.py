@@ -12,6 +12,7 @@ owner has stopped the components itself, so the reaper's sweep then finds nothin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import select
 import shutil
@@ -40,10 +41,8 @@ def _members_of_group(pgid: int) -> list[int]:
 
 def _signal_all(pids: list[int], signum: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
 
 def sweep(folder: Path | None, grace: float, keep_folder: bool) -> None:

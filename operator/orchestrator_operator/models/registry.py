@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator_operator.models import workflow
+from orchestrator_operator.models import installation, workflow
 from orchestrator_operator.models.crd import PrinterColumn, ResourceDefinition, ready_columns
 
 WORKFLOW = ResourceDefinition(
@@ -25,4 +25,29 @@ WORKFLOW = ResourceDefinition(
     ],
 )
 
-ALL = [WORKFLOW]
+INSTALLATION = ResourceDefinition(
+    kind=installation.KIND,
+    plural=installation.PLURAL,
+    singular=installation.SINGULAR,
+    short_names=installation.SHORT_NAMES,
+    spec_model=installation.InstallationSpec,
+    status_model=installation.InstallationStatus,
+    description="A Data Index and a Jobs Service, the Backstage plugin's configuration, and the"
+    " defaults of the Workflows that link to them.",
+    root_rules=installation.CEL_RULES,
+    spec_rules=installation.SPEC_CEL_RULES,
+    printer_columns=[
+        *ready_columns(),
+        PrinterColumn("Data Index", ".status.endpoints.dataIndex"),
+        PrinterColumn(
+            "Workflows",
+            ".status.workflows.summary",
+            description="Linked workflows that are ready, of those linked.",
+        ),
+        PrinterColumn("Active", ".status.runs.active", type="integer", priority=1),
+        PrinterColumn("Errors", ".status.runs.error", type="integer", priority=1),
+        PrinterColumn("Age", ".metadata.creationTimestamp", type="date"),
+    ],
+)
+
+ALL = [WORKFLOW, INSTALLATION]

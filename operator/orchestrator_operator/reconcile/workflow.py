@@ -18,6 +18,7 @@ from orchestrator_operator.definition import Problem, read_info, validate_defini
 from orchestrator_operator.models.workflow import Profile, Workflow
 from orchestrator_operator.reconcile.conditions import (
     FALSE,
+    READY,
     TRUE,
     Finding,
     find,
@@ -53,6 +54,8 @@ ROLLOUT_FAILED = "RolloutFailed"
 SCALED_TO_ZERO = "ScaledToZero"
 NOT_ROLLED_OUT = "NotRolledOut"
 MANAGED_PROPERTY_OVERRIDDEN = "ManagedPropertyOverridden"
+# Reasons of a runtime on its way to serving: shown in the status, not worth an Event.
+PROGRESS_REASONS = frozenset({NOT_ROLLED_OUT, ROLLING_OUT})
 
 _MAX_PROBLEMS_IN_MESSAGE = 10
 
@@ -143,6 +146,9 @@ def plan_workflow(
     ready = summarize(
         findings, RUNTIME_AVAILABLE, f"the workflow answers at {service_url(workflow)}"
     )
+    if ready.ok and availability.reason != RUNTIME_AVAILABLE:
+        # The previous version still serves, but this generation is not rolled out yet.
+        ready = Finding(READY, FALSE, availability.reason, availability.message)
     if not validity.ok and availability.ok:
         ready = Finding(
             ready.type,
@@ -305,13 +311,11 @@ def _events(
     events: list[EventToPost] = []
     previous_ready = find(previous_status.get("conditions", []), "Ready")
     new_generation = previous_status.get("observedGeneration") != workflow.generation
-    if (
-        previous_ready is None
-        or previous_ready.get("reason") != ready.reason
-        or (new_generation and ready.status != TRUE)
-    ):
-        event_type = "Normal" if ready.status == TRUE else "Warning"
-        events.append(EventToPost(event_type, ready.reason, ready.message))
+    changed = previous_ready is None or previous_ready.get("reason") != ready.reason
+    if ready.status == TRUE and changed:
+        events.append(EventToPost("Normal", ready.reason, ready.message))
+    elif ready.reason not in PROGRESS_REASONS and (changed or new_generation):
+        events.append(EventToPost("Warning", ready.reason, ready.message))
     if overridden and new_generation:
         events.append(
             EventToPost(

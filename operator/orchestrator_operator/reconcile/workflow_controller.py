@@ -32,6 +32,8 @@ from orchestrator_operator.render.workflow import ConsumedSecret, RuntimeDefault
 logger = logging.getLogger(__name__)
 
 INVALID_SPEC = "InvalidSpec"
+# How long a Workflow waits after its children changed before it is looked at again.
+SETTLE_SECONDS = 0.5
 APPLY_FAILED = "ApplyFailed"
 
 WorkflowKey = tuple[str, str]  # namespace, name
@@ -76,8 +78,10 @@ class WorkflowController:
         self.queue.add(key)
 
     def owner_changed(self, namespace: str, workflow_name: str) -> None:
+        # A rollout sends a burst of events from the Deployment, its ReplicaSet and pods; one
+        # look after the burst writes the status once instead of once per step.
         if (namespace, workflow_name) in self._references:
-            self.queue.add((namespace, workflow_name))
+            self.queue.add_after((namespace, workflow_name), SETTLE_SECONDS)
 
     def config_map_changed(self, namespace: str, name: str) -> None:
         for key, references in self._references.items():
@@ -127,13 +131,18 @@ class WorkflowController:
 
         if plan.children is not None:
             try:
-                await self._apply_children(workflow, plan.children)
+                applied = await self._apply_children(workflow, plan.children)
             except kube.ApiError as error:
                 if error.status not in (400, 403, 422):
                     raise
                 # The server refuses what we render: retrying at once would refuse it again.
                 await self._report_apply_failure(body, plan.status, error)
                 raise
+            if applied:
+                # What was just applied changes what the status will say (a rollout starts);
+                # the status is written once the children have settled, not before.
+                self.queue.add_after((namespace, name), SETTLE_SECONDS * 2)
+                return
 
         await self._write_status(body, plan.status)
         await self._post_events(body, plan.events)
@@ -181,26 +190,32 @@ class WorkflowController:
             name=name, keys=keys, resource_version=body["metadata"]["resourceVersion"]
         )
 
-    async def _apply_children(self, workflow: Workflow, children: list[dict[str, Any]]) -> None:
+    async def _apply_children(self, workflow: Workflow, children: list[dict[str, Any]]) -> int:
+        """Apply the children that need it; return how many did."""
         observed = {(c.kind, c.name): c for c in self.children(workflow.namespace, workflow.name)}
         # ConfigMaps and the Service first, all at once; the Deployment last, so that a new pod
         # never starts before the files it mounts exist.
         first = [child for child in children if child["kind"] != "Deployment"]
         last = [child for child in children if child["kind"] == "Deployment"]
+        applied = 0
         for batch in (first, last):
-            await asyncio.gather(*(self._apply_child(workflow, c, observed) for c in batch))
+            results = await asyncio.gather(
+                *(self._apply_child(workflow, c, observed) for c in batch)
+            )
+            applied += sum(results)
+        return applied
 
     async def _apply_child(
         self,
         workflow: Workflow,
         manifest: dict[str, Any],
         observed: Mapping[tuple[str, str], ChildObservation],
-    ) -> None:
+    ) -> bool:
         name = manifest["metadata"]["name"]
         annotated, applied_hash = with_applied_hash(manifest)
         key = (manifest["kind"], workflow.namespace, name)
         if not self.applied.needs_apply(key, applied_hash, observed.get((manifest["kind"], name))):
-            return
+            return False
         response = await self.api.apply(annotated)
         self.applied.remember(key, response)
         logger.info(
@@ -210,6 +225,7 @@ class WorkflowController:
             name,
             workflow.name,
         )
+        return True
 
     async def _write_status(self, body: Mapping[str, Any], desired: dict[str, Any]) -> None:
         current = body.get("status") or {}

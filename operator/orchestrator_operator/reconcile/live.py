@@ -1,0 +1,130 @@
+"""What the operator last learned from the Data Index and the runtimes, kept between polls.
+
+Each record remembers when its value last *changed*, not when it was last confirmed: a poll
+that finds the same figures changes nothing here, so it writes nothing to the API server. The
+time a user sees (`runs.observedAt`, the time in a probe's message) is therefore when the
+figures became what they are; `stale` says when the latest poll could not confirm them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from orchestrator_operator.adapters.dataindex import RunFigures
+from orchestrator_operator.adapters.runtime import ProbeOutcome
+from orchestrator_operator.reconcile.conditions import timestamp
+
+WorkflowKey = tuple[str, str]  # namespace, name
+InstallationKey = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True)
+class LinkedWorkflow:
+    """A Workflow whose spec.installationRef names an installation, as its watch shows it."""
+
+    namespace: str
+    name: str
+    workflow_id: str
+    ready: bool = False
+
+    @property
+    def key(self) -> WorkflowKey:
+        return (self.namespace, self.name)
+
+    @property
+    def service_url(self) -> str:
+        return f"http://{self.name}.{self.namespace}"
+
+
+@dataclass(frozen=True)
+class RunsReport:
+    figures: RunFigures
+    changed_at: datetime
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    outcome: ProbeOutcome
+    since: datetime
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.ok
+
+    def describe(self) -> str:
+        return f"{self.outcome.describe()} (since {timestamp(self.since)})"
+
+
+@dataclass(frozen=True)
+class Reachability:
+    reachable: bool
+    reason: str
+    message: str
+    since: datetime
+
+
+class LiveStatus:
+    """Figures by workflow, probes by workflow, reachability by installation."""
+
+    def __init__(self) -> None:
+        self.runs: dict[WorkflowKey, RunsReport] = {}
+        self.probes: dict[WorkflowKey, ProbeReport] = {}
+        self.reachability: dict[InstallationKey, Reachability] = {}
+
+    def record_runs(
+        self, figures: Mapping[WorkflowKey, RunFigures], now: datetime
+    ) -> set[WorkflowKey]:
+        """Keep fresh figures; the workflows whose report changed (figures or staleness)."""
+        changed: set[WorkflowKey] = set()
+        for key, fresh in figures.items():
+            before = self.runs.get(key)
+            if before is None or before.figures != fresh:
+                self.runs[key] = RunsReport(fresh, now)
+            elif before.stale:
+                self.runs[key] = replace(before, stale=False)
+            else:
+                continue
+            changed.add(key)
+        return changed
+
+    def mark_stale(self, keys: Iterable[WorkflowKey]) -> set[WorkflowKey]:
+        """Keep the last figures of `keys` but flag them stale; the workflows that changed."""
+        changed: set[WorkflowKey] = set()
+        for key in keys:
+            before = self.runs.get(key)
+            if before is not None and not before.stale:
+                self.runs[key] = replace(before, stale=True)
+                changed.add(key)
+        return changed
+
+    def record_probe(self, key: WorkflowKey, outcome: ProbeOutcome, now: datetime) -> bool:
+        before = self.probes.get(key)
+        if before is not None and before.outcome == outcome:
+            return False
+        self.probes[key] = ProbeReport(outcome, now)
+        return True
+
+    def record_reachability(
+        self, key: InstallationKey, reachable: bool, reason: str, message: str, now: datetime
+    ) -> bool:
+        before = self.reachability.get(key)
+        if (
+            before is not None
+            and before.reachable == reachable
+            and before.reason == reason
+            and before.message == message
+        ):
+            return False
+        since = before.since if before is not None and before.reachable == reachable else now
+        self.reachability[key] = Reachability(reachable, reason, message, since)
+        return True
+
+    def forget_workflow(self, key: WorkflowKey) -> None:
+        self.runs.pop(key, None)
+        self.probes.pop(key, None)
+
+    def forget_installation(self, key: InstallationKey) -> None:
+        self.reachability.pop(key, None)

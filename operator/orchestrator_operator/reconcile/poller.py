@@ -1,0 +1,213 @@
+"""Polling each installation's Data Index for run figures, and each linked runtime's
+management endpoint for availability.
+
+One task per installation with a Data Index. Each round asks the Data Index about every linked
+workflow in as few requests as `DataIndexClient.runs` allows, probes the runtimes, records what
+changed in `LiveStatus`, and tells the controllers which objects to look at again; the
+controllers are the only writers of status. A failing Data Index is asked again after a
+doubling delay, so that an outage costs a request every few minutes, not a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from orchestrator_operator.adapters.dataindex import DataIndexClient, DataIndexError, RunFigures
+from orchestrator_operator.adapters.runtime import RuntimeProbe
+from orchestrator_operator.adapters.serviceurls import ServiceUrls
+from orchestrator_operator.reconcile.live import (
+    InstallationKey,
+    LinkedWorkflow,
+    LiveStatus,
+    WorkflowKey,
+)
+
+logger = logging.getLogger(__name__)
+
+REACHABLE = "Reachable"
+# However often a linked workflow appears, polls of one installation are at least this far
+# apart.
+MIN_SPACING_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 300.0
+PROBES_AT_ONCE = 8
+
+
+@dataclass(frozen=True)
+class PollTarget:
+    """What to poll for one installation, as its controller knows it now."""
+
+    data_index_url: str
+    # Whether the URL names a Service of the cluster (ours), rather than an external URL.
+    in_cluster: bool
+    workflows: Sequence[LinkedWorkflow]
+
+
+TargetLookup = Callable[[InstallationKey], PollTarget | None]
+PollObserver = Callable[[str, str, float], None]  # installation, result, seconds
+
+
+class RunsPoller:
+    def __init__(
+        self,
+        *,
+        client: DataIndexClient,
+        probe: RuntimeProbe | None,
+        store: LiveStatus,
+        urls: ServiceUrls,
+        interval: float,
+        targets: TargetLookup,
+        workflows_changed: Callable[[set[WorkflowKey]], None],
+        installation_changed: Callable[[InstallationKey], None],
+        observe: PollObserver | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.probe = probe
+        self.store = store
+        self.urls = urls
+        self.interval = interval
+        self.targets = targets
+        self.workflows_changed = workflows_changed
+        self.installation_changed = installation_changed
+        self.observe = observe
+        self.clock = clock
+        self._tasks: dict[InstallationKey, asyncio.Task[None]] = {}
+        self._wake: dict[InstallationKey, asyncio.Event] = {}
+
+    def ensure(self, key: InstallationKey) -> None:
+        """Poll this installation from now on, starting at once if it was not polled yet."""
+        task = self._tasks.get(key)
+        if task is not None and not task.done():
+            return
+        self._wake[key] = asyncio.Event()
+        self._tasks[key] = asyncio.create_task(self._run(key), name=f"poll {key[0]}/{key[1]}")
+
+    def poke(self, key: InstallationKey) -> None:
+        """Poll soon: the set of linked workflows changed. Pokes while a poll runs coalesce."""
+        if key in self._wake:
+            self._wake[key].set()
+
+    def stop(self, key: InstallationKey) -> None:
+        task = self._tasks.pop(key, None)
+        self._wake.pop(key, None)
+        if task is not None:
+            task.cancel()
+        self.store.forget_installation(key)
+
+    def polled(self) -> list[InstallationKey]:
+        return [key for key, task in self._tasks.items() if not task.done()]
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _run(self, key: InstallationKey) -> None:
+        failures = 0
+        while True:
+            target = self.targets(key)
+            if target is None:
+                # The installation is gone or has no Data Index any more.
+                self._tasks.pop(key, None)
+                self._wake.pop(key, None)
+                return
+            wake = self._wake[key]
+            wake.clear()
+            started = time.monotonic()
+            try:
+                succeeded = await self.poll_once(key, target)
+            except Exception:
+                # A bug in one round must not end the polling of this installation for good.
+                logger.exception("Polling OrchestratorInstance %s/%s failed", *key)
+                succeeded = False
+            failures = 0 if succeeded else failures + 1
+            await self._pause(wake, failures, time.monotonic() - started)
+
+    async def _pause(self, wake: asyncio.Event, failures: int, spent: float) -> None:
+        if failures:
+            # Backing off: a poke must not bring the next try forward.
+            delay = min(
+                self.interval * 2 ** (failures - 1), max(self.interval, MAX_BACKOFF_SECONDS)
+            )
+            await asyncio.sleep(delay)
+            return
+        await asyncio.sleep(max(0.0, min(self.interval, MIN_SPACING_SECONDS) - spent))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=max(0.0, self.interval - spent))
+
+    async def poll_once(self, key: InstallationKey, target: PollTarget) -> bool:
+        """One round for one installation; True when the Data Index answered."""
+        namespace, name = key
+        url = self.urls.reachable(target.data_index_url, in_cluster=target.in_cluster)
+        ids = sorted(
+            {workflow.workflow_id for workflow in target.workflows if workflow.workflow_id}
+        )
+        started = time.monotonic()
+        try:
+            by_id = await self.client.runs(url, ids)
+        except DataIndexError as error:
+            self._observe(key, "error", started)
+            return self._failed(key, target, error)
+        self._observe(key, "success", started)
+
+        now = self.clock()
+        changed = self.store.record_runs(
+            {w.key: by_id.get(w.workflow_id, RunFigures.empty()) for w in target.workflows}, now
+        )
+        reachability_changed = self.store.record_reachability(
+            key, True, REACHABLE, f"{target.data_index_url}/graphql answers", now
+        )
+        if reachability_changed:
+            logger.info("Data Index of OrchestratorInstance %s/%s answers", namespace, name)
+        changed |= await self._probe(target)
+        self._tell(key, changed, reachability_changed)
+        return True
+
+    def _failed(self, key: InstallationKey, target: PollTarget, error: DataIndexError) -> bool:
+        now = self.clock()
+        changed = self.store.mark_stale(workflow.key for workflow in target.workflows)
+        reachability_changed = self.store.record_reachability(
+            key, False, error.reason, str(error), now
+        )
+        if reachability_changed:
+            logger.warning(
+                "Data Index of OrchestratorInstance %s/%s cannot be asked: %s", *key, error
+            )
+        self._tell(key, changed, reachability_changed)
+        return False
+
+    async def _probe(self, target: PollTarget) -> set[WorkflowKey]:
+        if self.probe is None or not target.workflows:
+            return set()
+        probe = self.probe
+        limit = asyncio.Semaphore(PROBES_AT_ONCE)
+
+        async def one(workflow: LinkedWorkflow) -> WorkflowKey | None:
+            async with limit:
+                outcome = await probe.probe(workflow.service_url, workflow.workflow_id)
+            return (
+                workflow.key
+                if self.store.record_probe(workflow.key, outcome, self.clock())
+                else None
+            )
+
+        results = await asyncio.gather(*(one(w) for w in target.workflows if w.workflow_id))
+        return {key for key in results if key is not None}
+
+    def _tell(self, key: InstallationKey, workflows: set[WorkflowKey], installation: bool) -> None:
+        if workflows:
+            self.workflows_changed(workflows)
+        if workflows or installation:
+            self.installation_changed(key)
+
+    def _observe(self, key: InstallationKey, result: str, started: float) -> None:
+        if self.observe:
+            self.observe(f"{key[0]}/{key[1]}", result, time.monotonic() - started)

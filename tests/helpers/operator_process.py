@@ -1,0 +1,74 @@
+"""The operator as a separate process, the way it runs in a cluster: `orchestrator-operator run`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+OPERATOR = [sys.executable, "-m", "orchestrator_operator", "run"]
+
+
+@dataclass
+class OperatorProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 30.0, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log().count(text) >= count:
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"operator exited with {self.process.returncode}:\n{self.tail()}"
+                )
+            time.sleep(0.2)
+        raise AssertionError(f"operator did not log {text!r} {count} time(s):\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def running_operator(
+    kubeconfig: Path,
+    log_path: Path,
+    *,
+    namespaces: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+) -> Iterator[OperatorProcess]:
+    """Start the operator, wait until it has started its controllers, stop it on the way out."""
+    args = [*OPERATOR, *(f"--namespace={namespace}" for namespace in namespaces), *extra_args]
+    environment = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+        )
+    operator = OperatorProcess(process, log_path)
+    try:
+        operator.wait_for_log("Controllers started", timeout=60)
+        yield operator
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)

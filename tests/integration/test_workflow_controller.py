@@ -1,0 +1,377 @@
+"""A Workflow on a real API server becomes a running runtime, and the status tells the truth."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from helpers.kube import Cluster, gone, wait_for
+from helpers.operator_process import OperatorProcess
+from integration.conftest import OPERATOR_USER, RESYNC_SECONDS
+from orchestrator_operator.definition.folder import load_workflow_folder
+from orchestrator_operator.render.folder import workflow_manifest
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rhdh-serverless-workflows"
+GROUP, VERSION, PLURAL = "orchestrator.dev", "v1alpha1", "workflows"
+CHECKSUM = "orchestrator.dev/checksum"
+
+pytestmark = pytest.mark.usefixtures("operator")
+
+
+def fixture_workflow(folder: str, namespace: str) -> dict[str, Any]:
+    return workflow_manifest(load_workflow_folder(FIXTURES / folder), namespace=namespace)
+
+
+def create(k8s: ApiClient, manifest: dict[str, Any]) -> dict[str, Any]:
+    namespace = manifest["metadata"]["namespace"]
+    created: dict[str, Any] = client.CustomObjectsApi(k8s).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, manifest
+    )
+    return created
+
+
+def read(k8s: ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = client.CustomObjectsApi(k8s).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name
+    )
+    return found
+
+
+def patch_spec(k8s: ApiClient, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    client.CustomObjectsApi(k8s).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name, {"spec": spec}
+    )
+
+
+def condition(workflow: dict[str, Any], kind: str) -> dict[str, Any]:
+    for found in (workflow.get("status") or {}).get("conditions", []):
+        if found["type"] == kind:
+            return dict(found)
+    return {}
+
+
+def wait_for_condition(
+    k8s: ApiClient,
+    namespace: str,
+    name: str,
+    kind: str,
+    status: str,
+    reason: str | None = None,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    def matches() -> dict[str, Any] | None:
+        workflow = read(k8s, namespace, name)
+        found = condition(workflow, kind)
+        observed = (workflow.get("status") or {}).get("observedGeneration")
+        if (
+            found.get("status") == status
+            and (reason is None or found.get("reason") == reason)
+            and observed == workflow["metadata"]["generation"]
+        ):
+            return workflow
+        return None
+
+    return wait_for(
+        matches, timeout=timeout, message=f"{kind}={status} ({reason}) on Workflow {name}"
+    )
+
+
+def deployment(k8s: ApiClient, namespace: str, name: str) -> Any:
+    return client.AppsV1Api(k8s).read_namespaced_deployment(name, namespace)
+
+
+def checksum_of(k8s: ApiClient, namespace: str, name: str) -> str:
+    annotations = deployment(k8s, namespace, name).spec.template.metadata.annotations
+    return str(annotations[CHECKSUM])
+
+
+def events_for(k8s: ApiClient, namespace: str, name: str) -> list[Any]:
+    listed = client.CoreV1Api(k8s).list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Workflow"
+    )
+    return list(listed.items)
+
+
+def test_greeting_becomes_a_runtime_with_its_files_mounted(k8s: ApiClient, namespace: str) -> None:
+    create(k8s, fixture_workflow("greeting", namespace))
+
+    workflow = wait_for_condition(k8s, namespace, "greeting", "Ready", "True", "RuntimeAvailable")
+    assert workflow["status"]["workflowId"] == "greeting"
+    assert workflow["status"]["workflowVersion"] == "1.0"
+    assert workflow["status"]["url"] == f"http://greeting.{namespace}"
+    assert condition(workflow, "DefinitionValid")["reason"] == "Valid"
+    assert condition(workflow, "Available")["observedGeneration"] == 1
+
+    core = client.CoreV1Api(k8s)
+    definition = core.read_namespaced_config_map("greeting-definition", namespace)
+    assert json.loads(definition.data["greeting.sw.json"])["start"] == "ChooseOnLanguage"
+    schemas = core.read_namespaced_config_map("greeting-files-schemas", namespace)
+    assert "greeting.sw.input-schema.json" in schemas.data
+    props = core.read_namespaced_config_map("greeting-props", namespace)
+    original = (FIXTURES / "greeting" / "application.properties").read_text()
+    assert props.data["application.properties"] == original
+
+    pod = deployment(k8s, namespace, "greeting").spec.template.spec
+    mount = pod.containers[0].volume_mounts[0]
+    assert mount.mount_path == "/home/kogito/serverless-workflow-project/src/main/resources"
+    mounted = {
+        item.path for source in pod.volumes[0].projected.sources for item in source.config_map.items
+    }
+    assert {
+        "greeting.sw.json",
+        "application.properties",
+        "application-dev.properties",
+        "schemas/greeting.sw.input-schema.json",
+        "schemas/workflow-output-schema.json",
+        "shared/schemas/workflow-result-schema.json",
+    } <= mounted
+
+    service = core.read_namespaced_service("greeting", namespace)
+    assert [(p.port, p.target_port) for p in service.spec.ports] == [(80, 8080)]
+    owner = service.metadata.owner_references[0]
+    assert (owner.kind, owner.name, owner.controller) == ("Workflow", "greeting", True)
+
+
+def test_properties_edit_rolls_the_runtime_out(k8s: ApiClient, namespace: str) -> None:
+    create(k8s, fixture_workflow("greeting", namespace))
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True")
+    before = checksum_of(k8s, namespace, "greeting")
+
+    patch_spec(k8s, namespace, "greeting", {"properties": "quarkus.log.level=DEBUG\n"})
+
+    wait_for(
+        lambda: checksum_of(k8s, namespace, "greeting") != before,
+        message="a new pod-template checksum after the properties changed",
+    )
+    props = client.CoreV1Api(k8s).read_namespaced_config_map("greeting-props", namespace)
+    assert props.data["application.properties"] == "quarkus.log.level=DEBUG\n"
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True", "RuntimeAvailable")
+
+
+def test_secret_keys_become_env_and_a_secret_edit_rolls_out(k8s: ApiClient, namespace: str) -> None:
+    manifest = fixture_workflow("create-ocp-project", namespace)
+    (secret_ref,) = manifest["spec"]["secrets"]
+    create(k8s, manifest)
+    missing = wait_for_condition(
+        k8s, namespace, "create-ocp-project", "Ready", "False", "SecretNotFound"
+    )
+    assert secret_ref["secretName"] in condition(missing, "DependenciesResolved")["message"]
+    assert not deployment_exists(k8s, namespace, "create-ocp-project")
+
+    core = client.CoreV1Api(k8s)
+    values = {
+        key: base64.b64encode(b"value-" + key.encode()).decode() for key in secret_ref["keys"]
+    }
+    partial = dict(list(values.items())[:-1])
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name=secret_ref["secretName"]), data=partial),
+    )
+    lacking = wait_for_condition(
+        k8s, namespace, "create-ocp-project", "Ready", "False", "SecretKeyMissing"
+    )
+    assert secret_ref["keys"][-1] in condition(lacking, "DependenciesResolved")["message"]
+
+    core.patch_namespaced_secret(secret_ref["secretName"], namespace, {"data": values})
+    wait_for_condition(k8s, namespace, "create-ocp-project", "Ready", "True")
+    env = deployment(k8s, namespace, "create-ocp-project").spec.template.spec.containers[0].env
+    assert {e.name: e.value_from.secret_key_ref.name for e in env} == dict.fromkeys(
+        secret_ref["keys"], secret_ref["secretName"]
+    )
+    before = checksum_of(k8s, namespace, "create-ocp-project")
+
+    core.patch_namespaced_secret(
+        secret_ref["secretName"],
+        namespace,
+        {"data": {secret_ref["keys"][0]: base64.b64encode(b"rotated").decode()}},
+    )
+    wait_for(
+        lambda: checksum_of(k8s, namespace, "create-ocp-project") != before,
+        message="a rollout after the Secret changed",
+    )
+    # The values themselves never reach a ConfigMap, the status or an Event.
+    workflow_text = json.dumps(read(k8s, namespace, "create-ocp-project"))
+    config_maps = core.list_namespaced_config_map(namespace).items
+    texts = [workflow_text, *(json.dumps(cm.data) for cm in config_maps)]
+    texts += [event.message or "" for event in events_for(k8s, namespace, "create-ocp-project")]
+    for key in secret_ref["keys"]:
+        assert not any(f"value-{key}" in text for text in texts)
+    assert not any("rotated" in text for text in texts)
+
+
+def deployment_exists(k8s: ApiClient, namespace: str, name: str) -> bool:
+    try:
+        deployment(k8s, namespace, name)
+    except ApiException as error:
+        if error.status == 404:
+            return False
+        raise
+    return True
+
+
+def test_children_deleted_or_edited_by_hand_are_put_back(k8s: ApiClient, namespace: str) -> None:
+    create(k8s, fixture_workflow("greeting", namespace))
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True")
+    core = client.CoreV1Api(k8s)
+
+    core.delete_namespaced_config_map("greeting-definition", namespace)
+    core.delete_namespaced_service("greeting", namespace)
+    wait_for(
+        lambda: core.read_namespaced_config_map("greeting-definition", namespace),
+        ignore=(ApiException,),
+        message="the definition ConfigMap to be restored",
+    )
+    wait_for(
+        lambda: core.read_namespaced_service("greeting", namespace),
+        ignore=(ApiException,),
+        message="the Service to be restored",
+    )
+
+    core.patch_namespaced_config_map(
+        "greeting-props", namespace, {"data": {"application.properties": "edited=by hand\n"}}
+    )
+    original = (FIXTURES / "greeting" / "application.properties").read_text()
+    wait_for(
+        lambda: (
+            core.read_namespaced_config_map("greeting-props", namespace).data[
+                "application.properties"
+            ]
+            == original
+        ),
+        message="the properties ConfigMap edited by hand to be put back",
+    )
+
+
+def test_deleting_the_workflow_collects_its_children(k8s: ApiClient, namespace: str) -> None:
+    create(k8s, fixture_workflow("greeting", namespace))
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True")
+    core = client.CoreV1Api(k8s)
+
+    client.CustomObjectsApi(k8s).delete_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "greeting"
+    )
+
+    for name in ("greeting-definition", "greeting-props", "greeting-managed-props"):
+        wait_for(
+            lambda name=name: gone(lambda: core.read_namespaced_config_map(name, namespace)),
+            message=f"ConfigMap {name} to be collected",
+        )
+    wait_for(
+        lambda: gone(lambda: deployment(k8s, namespace, "greeting")),
+        message="the Deployment to be collected",
+    )
+    wait_for(
+        lambda: gone(lambda: core.read_namespaced_service("greeting", namespace)),
+        message="the Service to be collected",
+    )
+
+
+def test_an_invalid_edit_is_reported_and_the_last_good_runtime_keeps_running(
+    k8s: ApiClient, namespace: str
+) -> None:
+    manifest = fixture_workflow("greeting", namespace)
+    create(k8s, manifest)
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True")
+    before = checksum_of(k8s, namespace, "greeting")
+    core = client.CoreV1Api(k8s)
+    definition_before = core.read_namespaced_config_map("greeting-definition", namespace).data
+
+    broken = json.loads(json.dumps(manifest["spec"]["definition"]))
+    broken["states"][1]["transition"] = "NoSuchState"
+    patch_spec(k8s, namespace, "greeting", {"definition": broken})
+
+    workflow = wait_for_condition(k8s, namespace, "greeting", "Ready", "False", "InvalidStateGraph")
+    message = condition(workflow, "DefinitionValid")["message"]
+    assert "NoSuchState" in message
+    assert "GreetInEnglish" in message
+    assert condition(workflow, "Available")["status"] == "True"
+    assert "keeps running" in condition(workflow, "Ready")["message"]
+    wait_for(
+        lambda: any(
+            e.reason == "InvalidStateGraph" and e.type == "Warning"
+            for e in events_for(k8s, namespace, "greeting")
+        ),
+        message="a Warning Event with the condition's reason",
+    )
+    assert checksum_of(k8s, namespace, "greeting") == before
+    after = core.read_namespaced_config_map("greeting-definition", namespace).data
+    assert after == definition_before
+
+
+def test_a_user_setting_a_managed_property_gets_a_warning(k8s: ApiClient, namespace: str) -> None:
+    manifest = fixture_workflow("greeting", namespace)
+    manifest["spec"]["properties"] = "quarkus.http.port=9999\nmy.own=kept\n"
+    create(k8s, manifest)
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True")
+
+    events = wait_for(
+        lambda: [
+            e
+            for e in events_for(k8s, namespace, "greeting")
+            if e.reason == "ManagedPropertyOverridden"
+        ],
+        message="a ManagedPropertyOverridden Event",
+    )
+    assert "quarkus.http.port" in events[0].message
+    managed = client.CoreV1Api(k8s).read_namespaced_config_map("greeting-managed-props", namespace)
+    assert "quarkus.http.port=8080" in managed.data["application-dev.properties"]
+
+
+def test_an_idle_resync_makes_no_write(
+    k8s: ApiClient, namespace: str, control_plane: Cluster, operator: OperatorProcess
+) -> None:
+    plane = control_plane.require_local()
+    for folder in ("greeting", "escalation", "modify-vm-resources"):
+        manifest = fixture_workflow(folder, namespace)
+        manifest["spec"].pop("secrets", None)
+        create(k8s, manifest)
+    for name in ("greeting", "ticketescalation", "modify-vm-resources"):
+        wait_for_condition(k8s, namespace, name, "Ready", "True", timeout=90)
+    # Let the last status writes and watch events settle before counting.
+    time.sleep(1)
+    plane.sync_audit()
+    mark = plane.audit.mark()
+    resyncs = operator.log().count("Resync:")
+
+    operator.wait_for_log("Resync:", timeout=RESYNC_SECONDS * 4, count=resyncs + 2)
+    plane.sync_audit()
+    writes = plane.count_requests(
+        since=mark,
+        namespace=namespace,
+        user=OPERATOR_USER,
+        verbs=("create", "update", "patch", "delete"),
+    )
+    reads = plane.count_requests(
+        since=mark, namespace=namespace, user=OPERATOR_USER, verbs=("get",)
+    )
+    assert writes == 0
+    assert reads > 0, "the resync did not look at the workflows at all"
+
+
+def test_the_api_server_refuses_what_the_schema_can_say(k8s: ApiClient, namespace: str) -> None:
+    too_long = fixture_workflow("greeting", namespace)
+    too_long["metadata"]["name"] = "g" * 50
+    with pytest.raises(ApiException) as refused:
+        create(k8s, too_long)
+    assert refused.value.status == 422
+    assert "at most 49 characters" in refused.value.body
+
+    gitops = fixture_workflow("greeting", namespace)
+    gitops["spec"]["profile"] = "gitops"
+    with pytest.raises(ApiException) as refused:
+        create(k8s, gitops)
+    assert "set spec.image" in refused.value.body
+
+    no_states = fixture_workflow("greeting", namespace)
+    no_states["spec"]["definition"]["states"] = []
+    with pytest.raises(ApiException) as refused:
+        create(k8s, no_states)
+    assert "states" in refused.value.body
