@@ -55,7 +55,7 @@ def find_helm() -> str | None:
 
 
 def render(helm: str) -> str:
-    completed = subprocess.run(  # noqa: S603 - helm with fixed arguments
+    completed = subprocess.run(
         [
             helm,
             "template",

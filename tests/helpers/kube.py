@@ -36,8 +36,9 @@ def wait_for(
     """Poll `predicate` until it returns something truthy, and return that.
 
     Fails the test with `message` (and the last value or ignored error seen) after `timeout`
-    seconds; a callable message is asked for then, to describe the state at the deadline. Exceptions propagate unless listed in `ignore`, e.g. `ignore=(ApiException,)` to
-    wait for an object that does not exist yet.
+    seconds; a callable message is asked for then, to describe the state at the deadline.
+    Exceptions propagate unless listed in `ignore`, e.g. `ignore=(ApiException,)` to wait for
+    an object that does not exist yet.
     """
     deadline = time.monotonic() + timeout
     last: object = None

@@ -17,15 +17,25 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from helpers.kube import Cluster, api_client, condition_status, gone, unique_name, wait_for
+from helpers.kube import (
+    Cluster,
+    api_client,
+    apply_crds,
+    condition_status,
+    gone,
+    unique_name,
+    wait_for,
+)
 from orchestrator_operator.localcluster import (
     ADMIN_USER,
     KUBERNETES_VERSION,
@@ -54,83 +64,88 @@ def test_apiserver_reports_the_version_it_was_built_as(control_plane: Cluster, k
     assert (info.major, info.minor) == ("1", KUBERNETES_VERSION.split(".")[1])
 
 
-@pytest.fixture
-def throwaway_crd(k8s: ApiClient) -> Iterator[dict[str, str]]:
-    """A namespaced CRD with a status subresource, unique to the test, removed afterwards."""
-    suffix = uuid.uuid4().hex[:6]
-    group = "probe.test.orchestrator.dev"
-    kind = f"Gadget{suffix}"
-    plural = f"gadget{suffix}s"
-    crd = {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"kind": kind, "plural": plural, "singular": plural[:-1]},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {"size": {"type": "integer", "minimum": 1}},
-                                },
-                                "status": {
-                                    "type": "object",
-                                    "properties": {
-                                        "phase": {"type": "string"},
-                                        "observedGeneration": {"type": "integer"},
-                                    },
-                                },
-                            },
-                        }
+@dataclass(frozen=True)
+class Gadget:
+    """A throwaway namespaced kind with a status subresource and a validated spec."""
+
+    group: str
+    kind: str
+    plural: str
+
+    @classmethod
+    def unique(cls) -> Gadget:
+        suffix = uuid.uuid4().hex[:6]
+        return cls("probe.test.orchestrator.dev", f"Gadget{suffix}", f"gadget{suffix}s")
+
+    def crd(self) -> dict[str, Any]:
+        schema = {
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {"size": {"type": "integer", "minimum": 1}},
+                },
+                "status": {
+                    "type": "object",
+                    "properties": {
+                        "phase": {"type": "string"},
+                        "observedGeneration": {"type": "integer"},
                     },
-                }
-            ],
-        },
-    }
-    extensions = client.ApiextensionsV1Api(k8s)
-    extensions.create_custom_resource_definition(crd)
-    wait_for(
-        lambda: (
-            condition_status(
-                extensions.read_custom_resource_definition(crd["metadata"]["name"]), "Established"
-            )
-            == "True"
-        ),
-        message=f"CRD {crd['metadata']['name']} to be Established",
-    )
-    yield {"group": group, "version": "v1", "kind": kind, "plural": plural}
-    extensions.delete_custom_resource_definition(crd["metadata"]["name"])
+                },
+            },
+        }
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{self.plural}.{self.group}"},
+            "spec": {
+                "group": self.group,
+                "scope": "Namespaced",
+                "names": {"kind": self.kind, "plural": self.plural},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "subresources": {"status": {}},
+                        "schema": {"openAPIV3Schema": schema},
+                    }
+                ],
+            },
+        }
+
+    def body(self, name: str, size: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{self.group}/v1",
+            "kind": self.kind,
+            "metadata": {"name": name},
+            "spec": {"size": size},
+            **extra,
+        }
+
+    def where(self, namespace: str) -> dict[str, str]:
+        """The path arguments of CustomObjectsApi's namespaced calls."""
+        return {"group": self.group, "version": "v1", "namespace": namespace, "plural": self.plural}
+
+
+@pytest.fixture
+def gadget(k8s: ApiClient) -> Iterator[Gadget]:
+    """A kind of its own for one test, its CRD installed and removed afterwards."""
+    kind = Gadget.unique()
+    (name,) = apply_crds(k8s, [kind.crd()])
+    yield kind
+    client.ApiextensionsV1Api(k8s).delete_custom_resource_definition(name)
 
 
 def test_custom_resource_status_is_written_only_through_the_status_subresource(
-    k8s: ApiClient, namespace: str, throwaway_crd: dict[str, str]
+    k8s: ApiClient, namespace: str, gadget: Gadget
 ):
     objects = client.CustomObjectsApi(k8s)
-    where = {
-        "group": throwaway_crd["group"],
-        "version": "v1",
-        "namespace": namespace,
-        "plural": throwaway_crd["plural"],
-    }
-    body = {
-        "apiVersion": f"{throwaway_crd['group']}/v1",
-        "kind": throwaway_crd["kind"],
-        "metadata": {"name": "first"},
-        "spec": {"size": 3},
-        "status": {"phase": "ignored-on-create"},
-    }
+    where = gadget.where(namespace)
 
-    objects.create_namespaced_custom_object(body=body, **where)
+    objects.create_namespaced_custom_object(
+        body=gadget.body("first", 3, status={"phase": "ignored-on-create"}), **where
+    )
     created = objects.get_namespaced_custom_object(name="first", **where)
     objects.patch_namespaced_custom_object_status(
         name="first",
@@ -152,20 +167,12 @@ def test_custom_resource_status_is_written_only_through_the_status_subresource(
     assert after["metadata"]["generation"] == 1
 
 
-def test_custom_resource_schema_is_enforced(
-    k8s: ApiClient, namespace: str, throwaway_crd: dict[str, str]
-):
+def test_custom_resource_schema_is_enforced(k8s: ApiClient, namespace: str, gadget: Gadget):
     objects = client.CustomObjectsApi(k8s)
-    body = {
-        "apiVersion": f"{throwaway_crd['group']}/v1",
-        "kind": throwaway_crd["kind"],
-        "metadata": {"name": "too-small"},
-        "spec": {"size": 0},
-    }
 
     with pytest.raises(ApiException) as rejected:
         objects.create_namespaced_custom_object(
-            throwaway_crd["group"], "v1", namespace, throwaway_crd["plural"], body
+            body=gadget.body("too-small", 0), **gadget.where(namespace)
         )
 
     assert rejected.value.status == 422
@@ -209,37 +216,32 @@ def test_garbage_collector_deletes_what_a_deleted_owner_owned(k8s: ApiClient, na
     assert core.read_namespaced_config_map("bystander", namespace).data == {"k": "v"}
 
 
-def test_garbage_collector_follows_custom_resource_owners(
-    k8s: ApiClient, namespace: str, throwaway_crd: dict[str, str]
-):
-    objects = client.CustomObjectsApi(k8s)
-    core = client.CoreV1Api(k8s)
-    owner = objects.create_namespaced_custom_object(
-        throwaway_crd["group"],
-        "v1",
-        namespace,
-        throwaway_crd["plural"],
-        {
-            "apiVersion": f"{throwaway_crd['group']}/v1",
-            "kind": throwaway_crd["kind"],
-            "metadata": {"name": "owner"},
-            "spec": {"size": 1},
-        },
-    )
-    core.create_namespaced_config_map(namespace, _config_map("owned", owner))
+@local_only
+def test_garbage_collector_knows_the_kinds_installed_at_start(tmp_path: Path):
+    # CRDs given to the control plane are installed before the controller manager starts, so
+    # its garbage collector watches them from the start. A kind created later is only picked up
+    # by the collector's periodic discovery, every 30 s or so.
+    gadget = Gadget.unique()
+    crd_file = tmp_path / "gadget.yaml"
+    crd_file.write_text(yaml.safe_dump(gadget.crd()))
+    with (
+        LocalControlPlane(simulate_pods=False, crds=[crd_file], parent_dir=tmp_path) as plane,
+        api_client(plane.kubeconfig) as api,
+    ):
+        objects = client.CustomObjectsApi(api)
+        core = client.CoreV1Api(api)
+        owner = objects.create_namespaced_custom_object(
+            body=gadget.body("owner", 1), **gadget.where("default")
+        )
+        core.create_namespaced_config_map("default", _config_map("owned", owner))
 
-    objects.delete_namespaced_custom_object(
-        throwaway_crd["group"], "v1", namespace, throwaway_crd["plural"], "owner"
-    )
+        objects.delete_namespaced_custom_object(name="owner", **gadget.where("default"))
 
-    # A kind created after the controller manager started is picked up by the garbage
-    # collector's periodic discovery (every 30 s), hence the longer deadline. The project's
-    # own CRDs are installed before it starts and need no such wait.
-    wait_for(
-        lambda: gone(lambda: core.read_namespaced_config_map("owned", namespace)),
-        timeout=75,
-        message="the garbage collector to delete a ConfigMap owned by a custom resource",
-    )
+        wait_for(
+            lambda: gone(lambda: core.read_namespaced_config_map("owned", "default")),
+            timeout=15,
+            message="the garbage collector to delete a ConfigMap owned by a custom resource",
+        )
 
 
 def _deployment(name: str, replicas: int) -> client.V1Deployment:

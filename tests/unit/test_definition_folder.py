@@ -106,6 +106,28 @@ def test_nothing_outside_the_repository_is_read(repository: Path, tmp_path: Path
     assert "resolves outside the resources root" in problems[0].message
 
 
+def test_a_reference_cannot_bring_in_a_secret_or_hidden_file(repository: Path) -> None:
+    definition = repository / "greeting" / "greeting.sw.yaml"
+    definition.write_text(
+        definition.read_text().replace(
+            "schemas/greeting.sw.input-schema.json", "escalation/secret.properties"
+        )
+    )
+    (repository / ".git").mkdir()
+    (repository / ".git" / "config.json").write_text("{}")
+    output = repository / "greeting" / "schemas" / "workflow-output-schema.json"
+    output.write_text(output.read_text().replace("../shared/schemas/", "../.git/config.json#"))
+
+    workflow = load_workflow_folder(repository / "greeting")
+    problems = validate_definition(workflow.definition, workflow.files)
+
+    assert set(workflow.files) == {
+        "schemas/greeting.sw.input-schema.json",
+        "schemas/workflow-output-schema.json",
+    }
+    assert [p.reason for p in problems] == [MISSING_RESOURCE_FILE, MISSING_RESOURCE_FILE]
+
+
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
 def test_symbolic_links_out_of_the_folder_are_not_followed(
     repository: Path, tmp_path: Path
@@ -145,7 +167,18 @@ def test_a_repository_folder_is_not_a_workflow_folder() -> None:
 
 def test_a_folder_without_any_definition(tmp_path: Path) -> None:
     assert _folder_problem(tmp_path) == (
-        "the folder holds no definition (*.sw.yaml, *.sw.yml or *.sw.json)"
+        "the folder holds no definition (*.sw.yaml, *.sw.yml or *.sw.json) at its top level"
+    )
+
+
+def test_a_maven_layout_looks_only_in_its_resources(repository: Path) -> None:
+    resources = repository / "bulk-import-git-repos" / "src" / "main" / "resources"
+    (resources / "create-pr-universal.sw.yaml").rename(
+        repository / "bulk-import-git-repos" / "x.sw.yaml"
+    )
+
+    assert _folder_problem(repository / "bulk-import-git-repos") == (
+        "the folder holds no definition (*.sw.yaml, *.sw.yml or *.sw.json) in src/main/resources"
     )
 
 

@@ -346,8 +346,10 @@ class GitClient:
         checked = check_url(url, allow_file=self.allow_file)
         check_ref(ref)
         async with self._session(checked, auth) as (env, scratch):
-            root = Path(scratch) / "checkout"
-            root.mkdir(mode=0o700)
+            # The checkout's parent holds nothing but the checkout: a reader that looks beside
+            # a folder for the files it refers to finds nothing there, least of all a key.
+            root = scratch / "tree" / "checkout"
+            root.mkdir(mode=0o700, parents=True)
             yield await self._fetch_and_checkout(checked, ref, root, env, auth, max_bytes)
 
     async def _fetch_and_checkout(
@@ -413,7 +415,9 @@ class GitClient:
     def _environment(
         self, url: RepositoryUrl, auth: GitAuth | None, scratch: Path
     ) -> dict[str, str]:
-        home = scratch / "home"
+        private = scratch / "private"
+        private.mkdir(mode=0o700)
+        home = private / "home"
         home.mkdir(mode=0o700)
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
@@ -436,9 +440,9 @@ class GitClient:
         if self.ca_file:
             env["GIT_SSL_CAINFO"] = self.ca_file
         if url.transport == HTTPS and auth and auth.password:
-            env |= _askpass(scratch, auth)
+            env |= _askpass(private, auth)
         if url.transport == SSH:
-            env["GIT_SSH_COMMAND"] = _ssh_command(scratch, auth, self.timeout)
+            env["GIT_SSH_COMMAND"] = _ssh_command(private, auth, self.timeout)
         return env
 
     async def _git(

@@ -246,6 +246,8 @@ class _Checker:
                 self.refs_of(path, document)
 
     def refs_of(self, path: str, document: Any) -> None:
+        # Limitation: only a document's top-level $id moves the base of its $refs; an $id
+        # inside a subschema is not followed.
         base = path
         document_id = document.get("$id") if isinstance(document, Mapping) else None
         if isinstance(document_id, str) and document_id.lower().startswith("classpath:"):
@@ -296,16 +298,27 @@ class _Checker:
 
 def _refs(document: Any) -> Iterator[tuple[str, str]]:
     """Every ``$ref`` string in a document with its JSON Pointer, in document order."""
-    stack: list[tuple[Any, str]] = [(document, "")]
+    # Each node carries its trail as (key, parent trail), so that a pointer is spelled out
+    # only for the few nodes that hold a $ref, not for every node of a large OpenAPI file.
+    Trail = tuple[str | int, Any] | None
+    stack: list[tuple[Any, Trail]] = [(document, None)]
     while stack:
-        node, at = stack.pop()
+        node, trail = stack.pop()
         if isinstance(node, Mapping):
             ref = node.get("$ref")
             if isinstance(ref, str):
-                yield ref, pointer(at, "$ref")
+                yield ref, _spell(("$ref", trail))
             for key in reversed(list(node)):
                 if key not in _DATA_KEYS:
-                    stack.append((node[key], pointer(at, key)))
+                    stack.append((node[key], (key, trail)))
         elif isinstance(node, list):
             for index in reversed(range(len(node))):
-                stack.append((node[index], pointer(at, index)))
+                stack.append((node[index], (index, trail)))
+
+
+def _spell(trail: tuple[str | int, Any] | None) -> str:
+    parts: list[str | int] = []
+    while trail is not None:
+        parts.append(trail[0])
+        trail = trail[1]
+    return pointer("", *reversed(parts))

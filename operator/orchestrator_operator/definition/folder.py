@@ -133,13 +133,14 @@ def _definitions_in(folder: Path) -> list[Path]:
 
 
 def _the_definition(folder: Path, root: Path) -> Path:
+    where = "at its top level" if root == folder else f"in {MAVEN_RESOURCES.as_posix()}"
     definitions = [entry for entry in _definitions_in(root) if _inside(entry, folder.resolve())]
     if len(definitions) == 1:
         return definitions[0]
     if definitions:
         names = ", ".join(entry.name for entry in definitions)
         raise _folder_error(
-            f"the folder holds {len(definitions)} definitions at its top level ({names}); "
+            f"the folder holds {len(definitions)} definitions {where} ({names}); "
             "a workflow folder holds exactly one"
         )
     kinds = "*.sw.yaml, *.sw.yml or *.sw.json"
@@ -150,13 +151,13 @@ def _the_definition(folder: Path, root: Path) -> Path:
         and not entry.name.startswith(".")
         and (_definitions_in(entry) or _definitions_in(entry / MAVEN_RESOURCES))
     )
-    if holders:
+    if holders and root == folder:
         shown = ", ".join(holders[:10]) + (", ..." if len(holders) > 10 else "")
         raise _folder_error(
-            f"the folder holds no definition ({kinds}) at its top level, but its subfolders "
+            f"the folder holds no definition ({kinds}) {where}, but its subfolders "
             f"{shown} do: each of those is a workflow folder to give on its own"
         )
-    raise _folder_error(f"the folder holds no definition ({kinds})")
+    raise _folder_error(f"the folder holds no definition ({kinds}) {where}")
 
 
 def _read_bytes(file: Path, limit: int, what: str) -> bytes:
@@ -189,8 +190,7 @@ def _resource_files(root: Path, boundary: Path, definition_file: Path) -> dict[s
         for name in sorted(names):
             file = Path(directory, name)
             if (
-                name.startswith(".")
-                or not name.lower().endswith(RESOURCE_SUFFIXES)
+                not _is_resource_path(name)
                 or file == definition_file
                 or not (file.is_file() and _inside(file, boundary))
             ):
@@ -200,6 +200,15 @@ def _resource_files(root: Path, boundary: Path, definition_file: Path) -> dict[s
             if len(files) > MAX_FILES:
                 raise _folder_error(f"the folder holds more than {MAX_FILES} resource files")
     return files
+
+
+def _is_resource_path(relative: str) -> bool:
+    # The same rule for files found in the folder and files fetched from the repository, so
+    # that no reference can bring in a properties file, a secret or a hidden file.
+    parts = relative.split("/")
+    return relative.lower().endswith(RESOURCE_SUFFIXES) and not any(
+        part.startswith(".") or part in SKIPPED_FOLDERS for part in parts
+    )
 
 
 def _add_files_from_repository(
@@ -212,7 +221,7 @@ def _add_files_from_repository(
         found = False
         for relative in sorted(wanted):
             file = repository / relative
-            if file.is_file() and _inside(file, repository):
+            if _is_resource_path(relative) and file.is_file() and _inside(file, repository):
                 files[relative] = _read_bytes(file, MAX_RESOURCE_BYTES, relative)
                 found = True
         if not found:

@@ -249,6 +249,7 @@ def read_info(definition: Mapping[str, Any]) -> DefinitionInfo:
 
 def _text(value: Any) -> str | None:
     # YAML turns `version: 1.0` into a number; the runtime reads it back as text.
+    # Limitation: an unquoted `version: 1.10` comes back as "1.1"; quoting keeps it whole.
     if isinstance(value, str):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -41,7 +41,7 @@ def read_workflow(definition: Mapping[str, Any]) -> tuple[Workflow, list[Problem
 
 
 class _Reader(Fields):
-    # The definition, top down.
+    """Reads the definition top down; ``read_state`` reads each state."""
 
     def read(self, definition: Mapping[str, Any]) -> Workflow:
         workflow = self.workflow
@@ -127,7 +127,8 @@ class _Reader(Fields):
             self.workflow.defined[kind] = defined
             value = definition.get(key)
             if isinstance(value, str):
-                # Names kept in a file: the file is checked, the names are not known here.
+                # Limitation: names kept in a separate file (the 0.8 string form) are not read,
+                # so references to them are not checked; the file itself must exist.
                 defined.known = False
                 self.workflow.files.append(FileReference(value, key, f"/{key}", f"list:{key}"))
                 continue

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from orchestrator_operator.adapters.dataindex import RUN_STATES
 from orchestrator_operator.definition import Problem, read_info, validate_definition
+from orchestrator_operator.models.installation import WorkflowDefaults
 from orchestrator_operator.models.workflow import Profile, Workflow
 from orchestrator_operator.reconcile.conditions import (
     FALSE,
@@ -24,7 +26,9 @@ from orchestrator_operator.reconcile.conditions import (
     find,
     merge_conditions,
     summarize,
+    timestamp,
 )
+from orchestrator_operator.reconcile.live import ProbeReport, RunsReport
 from orchestrator_operator.render.files import FileTooLarge
 from orchestrator_operator.render.properties import ServiceEndpoints
 from orchestrator_operator.render.workflow import (
@@ -54,6 +58,7 @@ ROLLOUT_FAILED = "RolloutFailed"
 SCALED_TO_ZERO = "ScaledToZero"
 NOT_ROLLED_OUT = "NotRolledOut"
 MANAGED_PROPERTY_OVERRIDDEN = "ManagedPropertyOverridden"
+PROCESS_NOT_SERVED = "ProcessNotServed"
 # Reasons of a runtime on its way to serving: shown in the status, not worth an Event.
 PROGRESS_REASONS = frozenset({NOT_ROLLED_OUT, ROLLING_OUT})
 
@@ -62,10 +67,15 @@ _MAX_PROBLEMS_IN_MESSAGE = 10
 
 @dataclass(frozen=True)
 class InstallationLink:
-    """What the linked installation offers the workflow, or why it cannot."""
+    """What the linked installation offers the workflow, or why it cannot: its endpoints, the
+    defaults it gives linked workflows, and what its poller last learned of this workflow (run
+    figures from the Data Index, the runtime's answer to the management probe)."""
 
     endpoints: ServiceEndpoints | None = None
     problem: Finding | None = None
+    defaults: WorkflowDefaults | None = None
+    runs: RunsReport | None = None
+    probe: ProbeReport | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,7 @@ def plan_workflow(
     validity = _check_definition(workflow, observed, profile)
     dependencies = _check_dependencies(workflow, observed)
 
+    link = observed.installation
     children: list[dict[str, Any]] | None = None
     checksum: str | None = None
     overridden: list[str] = []
@@ -130,8 +141,9 @@ def plan_workflow(
                 uses_timers=uses_timers(workflow.spec.definition),
                 config_maps=_consumed_config_maps(observed),
                 secrets={name: s for name, s in observed.secrets.items() if s is not None},
-                endpoints=observed.installation.endpoints if observed.installation else None,
-                defaults=defaults or RuntimeDefaults(),
+                endpoints=link.endpoints if link else None,
+                defaults=with_installation_defaults(defaults or RuntimeDefaults(), link),
+                inherited_properties=link.defaults.properties if link and link.defaults else None,
             )
         )
         if isinstance(rendered, FileTooLarge):
@@ -141,7 +153,7 @@ def plan_workflow(
             checksum = rendered.checksum
             overridden = rendered.overridden_keys
 
-    availability = _check_availability(workflow, observed, checksum)
+    availability = _with_probe(_check_availability(workflow, observed, checksum), link)
     findings = [validity, dependencies, availability]
     ready = summarize(
         findings, RUNTIME_AVAILABLE, f"the workflow answers at {service_url(workflow)}"
@@ -170,8 +182,9 @@ def plan_workflow(
         "url": service_url(workflow) if observed.deployment or children else None,
         "replicas": _replica_counts(observed.deployment),
     }
-    if "runs" in observed.status:
-        status["runs"] = observed.status["runs"]
+    runs = _runs_status(workflow, observed)
+    if runs is not None:
+        status["runs"] = runs
     events = _events(workflow, observed.status, ready, overridden)
     return WorkflowPlan(children=children, status=_without_none(status), events=events)
 
@@ -280,6 +293,69 @@ def _check_availability(workflow: Workflow, observed: Observed, checksum: str | 
         status = TRUE if deployment.available > 0 else FALSE
         return Finding(AVAILABLE, status, RUNTIME_UNAVAILABLE, counts)
     return Finding(AVAILABLE, TRUE, RUNTIME_AVAILABLE, counts)
+
+
+def _with_probe(availability: Finding, link: InstallationLink | None) -> Finding:
+    """The availability, with what the runtime answered to the management probe.
+
+    The probe is the question the Backstage plugin asks before it offers to run a workflow: a
+    Deployment that looks available while the probe fails is not available to its users.
+    """
+    probe = link.probe if link else None
+    if probe is None:
+        return availability
+    if availability.reason == RUNTIME_AVAILABLE and not probe.ok:
+        return Finding(
+            AVAILABLE, FALSE, PROCESS_NOT_SERVED, f"{probe.describe()}; {availability.message}"
+        )
+    return replace(availability, message=f"{availability.message}; {probe.describe()}")
+
+
+def with_installation_defaults(
+    defaults: RuntimeDefaults, link: InstallationLink | None
+) -> RuntimeDefaults:
+    """The operator's defaults, with those of the linked installation over them."""
+    given = link.defaults if link else None
+    if given is None:
+        return defaults
+    if given.image:
+        defaults = replace(defaults, dev_image=given.image)
+    if given.resources:
+        resources = given.resources.model_dump(by_alias=True, exclude_none=True)
+        defaults = replace(defaults, dev_resources=resources, gitops_resources=resources)
+    return defaults
+
+
+def _runs_status(workflow: Workflow, observed: Observed) -> dict[str, Any] | None:
+    """What the Data Index says of the workflow, as the status shows it.
+
+    Unlinked, there is nothing to show. Linked but not polled yet (the operator just started,
+    or the installation has no Data Index), the figures last written stay.
+    """
+    if workflow.spec.installation_ref is None:
+        return None
+    report = observed.installation.runs if observed.installation else None
+    if report is None:
+        previous = observed.status.get("runs")
+        return dict(previous) if isinstance(previous, Mapping) else None
+    figures = report.figures
+    runs: dict[str, Any] = {
+        "registered": figures.registered,
+        "counts": {state.lower(): figures.counts.get(state, 0) for state in RUN_STATES},
+        "observedAt": timestamp(report.changed_at),
+        "stale": report.stale,
+    }
+    if figures.last_run is not None:
+        last = figures.last_run
+        runs["lastRun"] = _without_none(
+            {
+                "id": last.id,
+                "state": last.state,
+                "start": timestamp(last.start) if last.start else None,
+                "end": timestamp(last.end) if last.end else None,
+            }
+        )
+    return runs
 
 
 def _with_pod_problems(message: str, observed: Observed) -> str:

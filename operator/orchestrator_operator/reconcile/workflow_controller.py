@@ -231,9 +231,13 @@ class WorkflowController:
         current = body.get("status") or {}
         patch = {key: value for key, value in desired.items() if current.get(key) != value}
         # Fields we set before and no longer mean are removed; fields others own stay.
-        for owned in ("url", "replicas", "workflowName", "workflowVersion"):
+        for owned in ("url", "replicas", "workflowName", "workflowVersion", "runs"):
             if owned in current and owned not in desired:
                 patch[owned] = None
+        if isinstance(patch.get("runs"), dict) and isinstance(current.get("runs"), dict):
+            # A merge patch keeps nested keys it does not name: a last run that is gone must be
+            # named to be removed.
+            patch["runs"] = {**dict.fromkeys(current["runs"]), **patch["runs"]}
         if not patch:
             return
         metadata = body["metadata"]

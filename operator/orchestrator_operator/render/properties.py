@@ -81,6 +81,25 @@ def render_managed_file(properties: Mapping[str, str]) -> str:
     )
 
 
+def layered(inherited: str | None, own: str | None) -> str:
+    """The user's application.properties: the installation's lines, then the Workflow's.
+
+    Where a key appears in both, the later line, the Workflow's, is the one the runtime keeps.
+    Without inherited lines the Workflow's text is kept exactly as written.
+    """
+    if not inherited:
+        return own or ""
+    head = inherited.rstrip("\n")
+    # The blank line ends a dangling continuation (a trailing backslash) of the inherited text,
+    # so that it cannot swallow the first line of the Workflow's.
+    return (
+        "# From the installation (spec.workflowDefaults.properties):\n"
+        f"{head}\n\n"
+        "# From the Workflow (spec.properties), which wins over the lines above:\n"
+        f"{own or ''}"
+    )
+
+
 def user_keys(text: str) -> list[str]:
     """Keys set in a properties file, in order, with `%profile.` prefixes removed."""
     keys: list[str] = []

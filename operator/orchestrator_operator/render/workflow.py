@@ -81,6 +81,8 @@ class RenderInput:
     secrets: Mapping[str, ConsumedSecret] = field(default_factory=dict)
     endpoints: ServiceEndpoints | None = None
     defaults: RuntimeDefaults = field(default_factory=RuntimeDefaults)
+    # Properties of the linked installation, which the Workflow's own come after.
+    inherited_properties: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,12 @@ def _config_maps(given: RenderInput, profile: Profile) -> list[_MountedConfigMap
         _config_map(
             workflow,
             names.child_name(workflow.name, "props"),
-            {USER_PROPERTIES_FILE: (USER_PROPERTIES_FILE, workflow.spec.properties or "")},
+            {
+                USER_PROPERTIES_FILE: (
+                    USER_PROPERTIES_FILE,
+                    properties.layered(given.inherited_properties, workflow.spec.properties),
+                )
+            },
         ),
         _config_map(
             workflow,
