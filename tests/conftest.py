@@ -20,7 +20,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from helpers.kube import TEST_LABEL, Cluster, api_client, apply_crds, crd_manifests, unique_name
-from orchestrator_operator.localcluster import LocalControlPlane
+from orchestrator_operator.localcluster import LocalControlPlane, ensure_binaries
 
 REPO = Path(__file__).resolve().parents[1]
 CRD_DIR = REPO / "crds"
@@ -36,6 +36,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         needs_cluster = bool(CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())))
         if needs_cluster or item.path.is_relative_to(INTEGRATION_DIR):
             item.add_marker(pytest.mark.integration)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # A first build takes minutes: done here, before any test starts, it does not count against
+    # the per-test timeout as it would inside the first integration test's fixture.
+    if os.environ.get("USE_EXISTING_CLUSTER") == "1" or session.config.option.collectonly:
+        return
+    if any(item.get_closest_marker("integration") for item in session.items):
+        ensure_binaries(report=lambda line: print(f"\n{line}", flush=True))
 
 
 def _existing_kubeconfig() -> Path:

@@ -22,8 +22,17 @@ class OperatorConfig:
     request_timeout_seconds: float = 30.0
     data_index_poll_seconds: float = 30.0
     # Base URL that replaces in-cluster service URLs for the operator's own HTTP calls, for an
-    # operator running outside the cluster (development, the quick start).
+    # operator running outside the cluster (development, the quick start). `{name}` and
+    # `{namespace}` in it stand for the Service's, so that it can point at `kubectl proxy`.
     service_url_override: str | None = None
+    # In-cluster base URL -> base URL to call instead, per service, for the same purpose:
+    # SERVICE_URLS="http://orch-data-index-service.ns=http://127.0.0.1:8180,...".
+    service_urls: tuple[tuple[str, str], ...] = ()
+    # Ask each linked runtime's /management/processes/<id> whether it serves its workflow.
+    probe_runtimes: bool = True
+    # Namespace the operator runs in; the installations' NetworkPolicies admit it to the Data
+    # Index, which the operator polls.
+    operator_namespace: str | None = None
     # Git sources: file:// URLs read the operator's own file system, so they are refused
     # unless this is set (development and tests only).
     allow_file_sources: bool = False
@@ -59,6 +68,9 @@ class OperatorConfig:
                 or defaults.data_index_poll_seconds
             ),
             service_url_override=read("SERVICE_URL_OVERRIDE", None) or None,
+            service_urls=_pairs(read("SERVICE_URLS", None)),
+            probe_runtimes=_flag(read("PROBE_RUNTIMES", "true")),
+            operator_namespace=read("NAMESPACE", None) or environ.get("POD_NAMESPACE") or None,
             allow_file_sources=_flag(read("ALLOW_FILE_SOURCES", None)),
             git_ca_file=read("GIT_CA_FILE", None) or None,
             git_timeout_seconds=float(
@@ -69,6 +81,19 @@ class OperatorConfig:
                 read("GIT_CONCURRENCY", str(defaults.git_concurrency)) or defaults.git_concurrency
             ),
         )
+
+
+def _pairs(text: str | None) -> tuple[tuple[str, str], ...]:
+    """`from=to` pairs separated by commas."""
+    pairs: list[tuple[str, str]] = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        source, separator, target = item.partition("=")
+        if not separator or not source.strip() or not target.strip():
+            raise ValueError(f"{PREFIX}SERVICE_URLS: expected from=to, got {item.strip()!r}")
+        pairs.append((source.strip().rstrip("/"), target.strip()))
+    return tuple(pairs)
 
 
 def _flag(value: str | None) -> bool:

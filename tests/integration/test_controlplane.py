@@ -317,7 +317,9 @@ def test_audit_log_counts_the_writes_of_a_test(
     core.list_namespaced_config_map(namespace)
 
     writes = plane.count_requests(since=mark, namespace=namespace, user=ADMIN_USER)
-    creates = plane.count_requests(since=mark, namespace=namespace, verbs={"create"})
+    creates = plane.count_requests(
+        since=mark, namespace=namespace, user=ADMIN_USER, verbs={"create"}
+    )
     reads = plane.count_requests(
         since=mark, namespace=namespace, user=ADMIN_USER, verbs=READ_VERBS, resource="configmaps"
     )

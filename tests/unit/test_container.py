@@ -109,7 +109,9 @@ def test_no_compiler_is_installed_in_any_stage(stages: list[Stage]) -> None:
 def test_the_install_script_takes_only_binary_wheels_and_exactly_the_lock() -> None:
     script = (ROOT / "hack" / "install-runtime.sh").read_text()
     runtime_install = next(
-        line for line in script.splitlines() if "pip" in line and "requirements.lock" in line
+        line
+        for line in script.splitlines()
+        if line.startswith('"$venv/bin/pip" install') and "requirements.lock" in line
     )
     assert "--only-binary=:all:" in runtime_install
     assert "--no-deps" in runtime_install

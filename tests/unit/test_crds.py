@@ -83,3 +83,65 @@ def test_workflow_schema_defaults() -> None:
 def test_crds_stay_far_below_the_client_side_apply_limit() -> None:
     for name, text in crd_files().items():
         assert len(text.encode()) < 128 * 1024, name
+
+
+def _installation_crd() -> dict[str, Any]:
+    return yaml.safe_load(crd_files()["orchestratorinstances.yaml"])
+
+
+def _installation_schema() -> dict[str, Any]:
+    version = _installation_crd()["spec"]["versions"][0]
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def test_installation_crd_names() -> None:
+    crd = _installation_crd()
+    assert crd["metadata"]["name"] == "orchestratorinstances.orchestrator.dev"
+    names = crd["spec"]["names"]
+    assert names["kind"] == "OrchestratorInstance"
+    assert names["shortNames"] == ["orch"]
+    assert names["categories"] == ["orchestrator"]
+
+
+def test_installation_schema_is_structural() -> None:
+    for path, node in _walk(_installation_schema()):
+        assert "$ref" not in node, path
+        assert "anyOf" not in node, path
+        typed = (
+            "type" in node
+            or node.get("x-kubernetes-int-or-string")
+            or node.get("x-kubernetes-preserve-unknown-fields")
+        )
+        assert typed, f"{path} has no type"
+
+
+def test_installation_printer_columns_and_status_subresource() -> None:
+    version = _installation_crd()["spec"]["versions"][0]
+    assert version["subresources"] == {"status": {}}
+    columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
+    assert list(columns)[:2] == ["Ready", "Reason"]
+    assert columns["Data Index"] == ".status.endpoints.dataIndex"
+    assert columns["Workflows"] == ".status.workflows.summary"
+    assert "Age" in columns
+
+
+def test_installation_schema_bounds_names_and_validates_what_it_can() -> None:
+    schema = _installation_schema()
+    root_rules = [rule["rule"] for rule in schema["x-kubernetes-validations"]]
+    assert "self.metadata.name.size() <= 38" in root_rules
+    spec = schema["properties"]["spec"]
+    data_index = spec["properties"]["dataIndex"]
+    assert data_index["properties"]["replicas"]["default"] == 1
+    assert any("externalUrl" in r["rule"] for r in data_index["x-kubernetes-validations"])
+    assert "replicas" not in spec["properties"]["jobsService"]["properties"]
+    postgres = data_index["properties"]["persistence"]["properties"]["postgresql"]
+    assert postgres["required"] == ["serviceRef", "secretRef"]
+    assert postgres["properties"]["serviceRef"]["properties"]["port"]["default"] == 5432
+    secret = postgres["properties"]["secretRef"]["properties"]
+    assert secret["passwordKey"]["default"] == "POSTGRESQL_PASSWORD"
+    namespaces = spec["properties"]["workflowNamespaces"]
+    assert namespaces["x-kubernetes-list-type"] == "set"
+    assert namespaces["x-kubernetes-validations"]
+    assert any("backstageNamespace" in r["rule"] for r in spec["x-kubernetes-validations"])
+    assert spec["properties"]["sources"]["x-kubernetes-list-map-keys"] == ["name"]

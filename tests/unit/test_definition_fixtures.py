@@ -156,7 +156,8 @@ def test_validating_the_workflow_with_the_330_kb_spec_is_fast() -> None:
     elapsed = time.perf_counter() - started
 
     assert problems == []
-    assert elapsed < 0.5
+    # About a tenth of a second on a quiet machine; the bound leaves room for a busy one.
+    assert elapsed < 1
 
 
 KOGITO_DEFINITIONS = sorted(KOGITO.glob("*/*.sw.json"))

@@ -665,3 +665,16 @@ def test_a_sub_flow_that_does_not_parse_comes_first() -> None:
         (UNRESOLVED_REFERENCE, None),
     ]
     assert problems[0].message.startswith("subflows/jiraSwf.sw.yaml: is not valid YAML")
+
+
+def test_schema_formats_are_left_to_the_runtime() -> None:
+    definition, files = changed(
+        "greeting",
+        lambda d, f: edit_json(
+            f,
+            "schemas/greeting.sw.input-schema.json",
+            lambda s: s["properties"]["language"].update(pattern="^\\p{L}+$"),
+        ),
+    )
+
+    assert validate_definition(definition, files) == []

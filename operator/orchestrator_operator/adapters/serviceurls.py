@@ -36,16 +36,3 @@ class ServiceUrls:
             "{namespace}", labels[1] if len(labels) > 1 else ""
         )
         return base.rstrip("/") + rest
-
-
-def parse_mapping(text: str | None) -> dict[str, str]:
-    """`from=to` pairs separated by commas, as the environment variable holds them."""
-    mapping: dict[str, str] = {}
-    for pair in (text or "").split(","):
-        if not pair.strip():
-            continue
-        source, separator, target = pair.partition("=")
-        if not separator or not source.strip() or not target.strip():
-            raise ValueError(f"expected in-cluster-url=reachable-url, got {pair.strip()!r}")
-        mapping[source.strip().rstrip("/")] = target.strip()
-    return mapping

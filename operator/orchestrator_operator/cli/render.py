@@ -13,7 +13,10 @@ from pydantic import ValidationError
 
 from orchestrator_operator.models.workflow import KIND, Workflow, WorkflowSpec
 from orchestrator_operator.reconcile.conditions import find
+from orchestrator_operator.reconcile.source import PATH_NOT_FOUND
 from orchestrator_operator.reconcile.workflow import Observed, plan_workflow
+from orchestrator_operator.render.mirror import MirrorTarget, render_discovery
+from orchestrator_operator.render.repository import DiscoveryError, discover
 from orchestrator_operator.render.workflow import ConsumedSecret
 
 
@@ -23,17 +26,41 @@ from orchestrator_operator.render.workflow import ConsumedSecret
     "--filename",
     "files",
     multiple=True,
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="YAML with Workflows, and the ConfigMaps and Secrets they name (repeatable).",
 )
+@click.option(
+    "--repo",
+    "repository",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A checked-out workflow repository: print the Workflows a git source of it would"
+    " mirror, instead of rendering -f files.",
+)
+@click.option(
+    "--path",
+    "source_path",
+    default="",
+    help="With --repo: the folder of the repository that holds the workflow folders.",
+)
 @click.option("-n", "--namespace", default="default", show_default=True)
-def render(files: tuple[Path, ...], namespace: str) -> None:
+def render(
+    files: tuple[Path, ...], repository: Path | None, source_path: str, namespace: str
+) -> None:
     """Print the ConfigMaps, Service and Deployment each Workflow becomes, without a cluster.
 
     ConfigMaps and Secrets found in the same files stand for the cluster's; a Secret's values
     are never printed. Owner references are left out: the operator adds them in the cluster.
+
+    With --repo, print instead the Workflows (and ConfigMaps of large files) that a git source
+    of that repository becomes, and the problems found in it; the exit code is 1 when a folder
+    would not be mirrored.
     """
+    if repository is not None:
+        if files:
+            raise click.UsageError("give either -f files or --repo, not both")
+        sys.exit(render_repository(repository, source_path, namespace))
+    if not files:
+        raise click.UsageError("give -f files, or --repo with a repository folder")
     documents = [doc for path in files for doc in yaml.safe_load_all(path.read_text()) if doc]
     config_maps = {
         doc["metadata"]["name"]: doc.get("data") or {}
@@ -94,3 +121,30 @@ def _render_one(
     for child in plan.children:
         child["metadata"].pop("ownerReferences", None)
     return plan.children, None
+
+
+def render_repository(repository: Path, source_path: str, namespace: str) -> int:
+    """Print what a repository's workflows become, problems to stderr; the exit code."""
+    target = MirrorTarget(
+        installation="orchestrator",
+        installation_namespace=namespace,
+        installation_uid="",
+        source="local",
+        namespace=namespace,
+    )
+    try:
+        discovery = discover(repository, source_path)
+    except DiscoveryError as error:
+        click.echo(f"{PATH_NOT_FOUND}: {error}", err=True)
+        return 1
+    mirrored, problems = render_discovery(discovery, target)
+    output: list[dict[str, Any]] = []
+    for workflow in mirrored:
+        for manifest in (*workflow.config_maps, workflow.workflow):
+            manifest["metadata"].pop("ownerReferences", None)
+            output.append(manifest)
+    for problem in problems:
+        level = "error" if problem.blocking else "warning"
+        click.echo(f"{level}: {problem.reason}: {problem.message}", err=True)
+    click.echo(yaml.safe_dump_all(output, sort_keys=False, width=100), nl=False)
+    return 1 if any(problem.blocking for problem in problems) else 0

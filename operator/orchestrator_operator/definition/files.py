@@ -140,9 +140,12 @@ class _Checker:
                 # An unknown $schema makes jsonschema warn and fall back to the default draft.
                 warnings.simplefilter("ignore")
                 validator = jsonschema.validators.validator_for(document, validator)
-        try:
-            validator.check_schema(document)
-        except jsonschema.exceptions.SchemaError as error:
+        # Against the draft's meta-schema, for structure only: without a format checker, as
+        # formats such as "regex" follow ECMA rules that Python's do not.
+        meta_schema = validator.META_SCHEMA
+        meta_validator = jsonschema.validators.validator_for(meta_schema)(meta_schema)
+        error = jsonschema.exceptions.best_match(meta_validator.iter_errors(document))
+        if error is not None:
             where = "/" + "/".join(str(part) for part in error.absolute_path)
             self.problem(
                 INVALID_RESOURCE_FILE,

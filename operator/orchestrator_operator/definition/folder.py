@@ -39,6 +39,7 @@ from orchestrator_operator.definition.problems import (
     DefinitionError,
     Problem,
 )
+from orchestrator_operator.definition.resources import Resources
 from orchestrator_operator.definition.validate import missing_resource_paths
 
 MAVEN_RESOURCES: Final = Path("src", "main", "resources")
@@ -214,15 +215,17 @@ def _is_resource_path(relative: str) -> bool:
 def _add_files_from_repository(
     definition: dict[str, Any], files: dict[str, bytes], repository: Path
 ) -> None:
+    resources = Resources(files)
     looked_for: set[str] = set()
     for _ in range(_MAX_LOOKUP_ROUNDS):
-        wanted = missing_resource_paths(definition, files) - looked_for
+        wanted = missing_resource_paths(definition, resources) - looked_for
         looked_for |= wanted
         found = False
         for relative in sorted(wanted):
             file = repository / relative
             if _is_resource_path(relative) and file.is_file() and _inside(file, repository):
                 files[relative] = _read_bytes(file, MAX_RESOURCE_BYTES, relative)
+                resources.add(relative, files[relative])
                 found = True
         if not found:
             return

@@ -55,6 +55,10 @@ class Resources:
                     self.files[path] = content
         self._documents: dict[str, tuple[Any, str | None]] = {}
 
+    def add(self, path: str, content: bytes) -> None:
+        """Add a file found later; ``path`` must be canonical, as ``normalize`` gives it."""
+        self.files[path] = content
+
     def __contains__(self, path: object) -> bool:
         return path in self.files
 

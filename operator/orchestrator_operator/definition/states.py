@@ -153,7 +153,7 @@ class _StateReader:
             if not self.exits(condition, label, here):
                 self.defects.append(f"{label} has neither transition nor end")
         default = reader.mapping(raw, "defaultCondition", where, at)
-        if "defaultCondition" in raw and isinstance(raw["defaultCondition"], Mapping):
+        if isinstance(raw.get("defaultCondition"), Mapping):
             label = f"{where}, defaultCondition"
             if not self.exits(default, label, pointer(at, "defaultCondition")):
                 self.defects.append(f"{label} has neither transition nor end")

@@ -34,9 +34,12 @@ def validate_definition(definition: Mapping[str, Any], files: Mapping[str, bytes
     return _validate(definition, files).problems
 
 
-def missing_resource_paths(definition: Mapping[str, Any], files: Mapping[str, bytes]) -> set[str]:
-    """Resource paths that the definitions and their documents need and ``files`` lacks."""
-    return _validate(definition, files).missing
+def missing_resource_paths(definition: Mapping[str, Any], resources: Resources) -> set[str]:
+    """Resource paths that the definitions and their documents need and ``resources`` lacks.
+
+    Takes a Resources so that a loader adding files round by round parses each file once.
+    """
+    return _validate(definition, resources).missing
 
 
 @dataclass
@@ -45,8 +48,8 @@ class _Outcome:
     missing: set[str] = field(default_factory=set)
 
 
-def _validate(definition: Mapping[str, Any], files: Mapping[str, bytes]) -> _Outcome:
-    resources = Resources(files)
+def _validate(definition: Mapping[str, Any], files: Mapping[str, bytes] | Resources) -> _Outcome:
+    resources = files if isinstance(files, Resources) else Resources(files)
     others = _other_definitions(definition, resources)
     workflow_ids = _workflow_ids(definition, others)
 

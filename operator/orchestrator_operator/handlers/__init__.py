@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from orchestrator_operator.handlers import operator, workflow
+from orchestrator_operator.handlers import installation, operator, sources, workflow
 
-__all__ = ["operator", "workflow"]
+__all__ = ["installation", "operator", "sources", "workflow"]

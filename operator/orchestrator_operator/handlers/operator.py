@@ -9,15 +9,25 @@ from typing import Any
 import kopf
 
 from orchestrator_operator import __version__
-from orchestrator_operator.adapters import kube
+from orchestrator_operator.adapters import git, kube
+from orchestrator_operator.adapters.dataindex import DataIndexClient
+from orchestrator_operator.adapters.runtime import RuntimeProbe
+from orchestrator_operator.adapters.serviceurls import ServiceUrls
 from orchestrator_operator.config import OperatorConfig
 from orchestrator_operator.handlers.state import OperatorState
 from orchestrator_operator.metrics import OperatorMetrics
+from orchestrator_operator.reconcile.installation_controller import InstallationController
+from orchestrator_operator.reconcile.live import LiveStatus
+from orchestrator_operator.reconcile.poller import RunsPoller
 from orchestrator_operator.reconcile.queue import WorkQueue
+from orchestrator_operator.reconcile.source_controller import SourceController
 from orchestrator_operator.reconcile.workflow_controller import WorkflowController
 from orchestrator_operator.render.workflow import RuntimeDefaults
 
 DOMAIN = "orchestrator.dev"
+# Installations are few and their reconciles short; two workers keep one slow API call from
+# holding up the others.
+INSTALLATION_WORKERS = 2
 
 
 @kopf.on.startup()
@@ -89,9 +99,57 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
         for _ in range(state.config.workers)
     ]
     state.tasks.append(asyncio.create_task(_resync_forever(state)))
+    state.sources = SourceController(
+        api=api,
+        git_client=git.GitClient(
+            allow_file=state.config.allow_file_sources,
+            ca_file=state.config.git_ca_file,
+            timeout=state.config.git_timeout_seconds,
+            concurrency=state.config.git_concurrency,
+        ),
+        component=state.config.field_manager,
+    )
     metrics.controller_started("workflow", state.config.workers, state.workflows.queue.__len__)
+    _start_installations(state, api, metrics)
     metrics.mark_ready()
     logger.info("Controllers started with %d workers", state.config.workers)
+
+
+def _start_installations(state: OperatorState, api: kube.KubeApi, metrics: OperatorMetrics) -> None:
+    """The installation controller, its poller, and the link from Workflows to installations."""
+    config = state.config
+    urls = ServiceUrls(mapping=dict(config.service_urls), template=config.service_url_override)
+    installations = state.installations = InstallationController(
+        api=api,
+        children=state.installation_children,
+        linked_workflows=state.linked_workflows,
+        store=LiveStatus(),
+        operator_namespace=config.operator_namespace,
+        component=config.field_manager,
+        queue=WorkQueue(observe=metrics.reconcile_observer("installation")),
+    )
+    if state.workflows:
+        state.workflows.resolve_installation = installations.resolve
+        installations.enqueue_workflow = state.workflows.queue.add
+    timeout = min(config.request_timeout_seconds, 10.0)
+    installations.poller = RunsPoller(
+        client=DataIndexClient(timeout=timeout),
+        probe=RuntimeProbe(timeout=timeout, reachable=urls.reachable)
+        if config.probe_runtimes
+        else None,
+        store=installations.store,
+        urls=urls,
+        interval=config.data_index_poll_seconds,
+        targets=installations.poll_target,
+        workflows_changed=installations.workflows_changed,
+        installation_changed=installations.queue.add,
+        observe=metrics.data_index_poll,
+    )
+    state.tasks.extend(
+        asyncio.create_task(installations.queue.work(installations.process))
+        for _ in range(INSTALLATION_WORKERS)
+    )
+    metrics.controller_started("installation", INSTALLATION_WORKERS, installations.queue.__len__)
 
 
 def _start_metrics(memo: kopf.Memo, logger: Any) -> OperatorMetrics:
@@ -118,6 +176,8 @@ async def _resync_forever(state: OperatorState) -> None:
         if state.workflows:
             state.workflows.resync()
             log.info("Resync: %d workflows queued", len(state.workflows.known()))
+        if state.installations:
+            state.installations.resync()
 
 
 @kopf.on.cleanup()
@@ -126,8 +186,18 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     for task in state.tasks:
         task.cancel()
     await asyncio.gather(*state.tasks, return_exceptions=True)
+    if state.sources:
+        await state.sources.close()
     if state.workflows:
         state.workflows.queue.close()
+    if state.installations:
+        state.installations.queue.close()
+        poller = state.installations.poller
+        if poller:
+            await poller.close()
+            await poller.client.close()
+            if poller.probe:
+                await poller.probe.close()
     if state.api:
         await state.api.close()
     if state.metrics:
@@ -137,9 +207,12 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.probe(id="workqueue")
 def report_queue(memo: kopf.Memo, **_: Any) -> dict[str, int]:
     state: OperatorState = memo.state
-    if not state.workflows:
-        return {}
-    return {"workflowsWaiting": len(state.workflows.queue)}
+    waiting: dict[str, int] = {}
+    if state.workflows:
+        waiting["workflowsWaiting"] = len(state.workflows.queue)
+    if state.installations:
+        waiting["installationsWaiting"] = len(state.installations.queue)
+    return waiting
 
 
 def _credentials(info: kopf.ConnectionInfo) -> kube.Credentials:

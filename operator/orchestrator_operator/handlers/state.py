@@ -12,6 +12,9 @@ from orchestrator_operator.adapters import kube
 from orchestrator_operator.config import OperatorConfig
 from orchestrator_operator.metrics import OperatorMetrics
 from orchestrator_operator.reconcile.children import ChildObservation
+from orchestrator_operator.reconcile.installation_controller import InstallationController
+from orchestrator_operator.reconcile.live import LinkedWorkflow
+from orchestrator_operator.reconcile.source_controller import SourceController
 from orchestrator_operator.reconcile.workflow_controller import WorkflowController
 
 # kopf's index objects: key -> a collection of the values indexed under it.
@@ -23,6 +26,8 @@ class OperatorState:
     config: OperatorConfig
     api: kube.KubeApi | None = None
     workflows: WorkflowController | None = None
+    installations: InstallationController | None = None
+    sources: SourceController | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     indexes: dict[str, IndexView] = field(default_factory=dict)
     requests: dict[tuple[str, str, int], int] = field(default_factory=dict)
@@ -40,6 +45,28 @@ class OperatorState:
             if index is not None and key in index:
                 found.extend(index[key])
         return found
+
+    def installation_children(
+        self, namespace: str, installation_name: str
+    ) -> list[ChildObservation]:
+        key = (namespace, installation_name)
+        found: list[ChildObservation] = []
+        for name in (
+            "installation_config_maps",
+            "installation_services",
+            "installation_deployments",
+            "installation_network_policies",
+        ):
+            index = self.indexes.get(name)
+            if index is not None and key in index:
+                found.extend(index[key])
+        return found
+
+    def linked_workflows(self, namespace: str, installation_name: str) -> list[LinkedWorkflow]:
+        index = self.indexes.get("installation_links")
+        if index is None or (namespace, installation_name) not in index:
+            return []
+        return list(index[(namespace, installation_name)])
 
     def workflow_pod_problems(self, namespace: str, workflow_name: str) -> list[str]:
         index = self.indexes.get("workflow_pod_problems")

@@ -146,21 +146,33 @@ class LocalControlPlane:
             wanted += [bins.KUBE_SCHEDULER, bins.KWOK]
         binaries = bins.ensure_binaries(wanted, build=self._build)
 
-        self._dir = Path(tempfile.mkdtemp(prefix="orchestrator-cp-", dir=self._parent_dir))
-        try:
-            self._reaper = Reaper(self._dir, grace=self._stop_grace, keep_folder=self._keep_dir)
-            self._ports = Ports(free_port(), free_port(), free_port())
-            self._write_credentials()
-            self._start_etcd(binaries)
-            self._start_apiserver(binaries)
-            self._apply_crd_files()
-            self._start_controllers(binaries)
-            self._wait_until_serving_workloads()
-        except BaseException:
-            self.stop()
-            raise
+        # Free ports are picked before the servers bind them, so another process may take one
+        # in between; that start is abandoned and tried once more with new ports.
+        for attempt in (1, 2):
+            try:
+                self._start_once(binaries)
+            except ControlPlaneError as error:
+                self.stop()
+                if attempt == 1 and "address already in use" in str(error):
+                    continue
+                raise
+            except BaseException:
+                self.stop()
+                raise
+            break
         self.started_in = time.monotonic() - started
         return self
+
+    def _start_once(self, binaries: bins.Binaries) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="orchestrator-cp-", dir=self._parent_dir))
+        self._reaper = Reaper(self._dir, grace=self._stop_grace, keep_folder=self._keep_dir)
+        self._ports = Ports(free_port(), free_port(), free_port())
+        self._write_credentials()
+        self._start_etcd(binaries)
+        self._start_apiserver(binaries)
+        self._apply_crd_files()
+        self._start_controllers(binaries)
+        self._wait_until_serving_workloads()
 
     def stop(self) -> None:
         """Stop every component (SIGTERM, then SIGKILL) and remove the folder. Idempotent."""

@@ -38,6 +38,12 @@ MAX_BACKOFF_SECONDS = 300.0
 PROBES_AT_ONCE = 8
 
 
+def retry_delay(interval: float, failures: int) -> float:
+    """Seconds before asking a failing Data Index again: the interval, doubling with each
+    failure in a row, up to five minutes (or the interval, when that is longer)."""
+    return float(min(interval * 2 ** (failures - 1), max(interval, MAX_BACKOFF_SECONDS)))
+
+
 @dataclass(frozen=True)
 class PollTarget:
     """What to poll for one installation, as its controller knows it now."""
@@ -134,10 +140,7 @@ class RunsPoller:
     async def _pause(self, wake: asyncio.Event, failures: int, spent: float) -> None:
         if failures:
             # Backing off: a poke must not bring the next try forward.
-            delay = min(
-                self.interval * 2 ** (failures - 1), max(self.interval, MAX_BACKOFF_SECONDS)
-            )
-            await asyncio.sleep(delay)
+            await asyncio.sleep(retry_delay(self.interval, failures))
             return
         await asyncio.sleep(max(0.0, min(self.interval, MIN_SPACING_SECONDS) - spent))
         with contextlib.suppress(TimeoutError):

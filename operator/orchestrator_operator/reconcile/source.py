@@ -9,12 +9,18 @@ bad commit never takes a running workflow away.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from orchestrator_operator.reconcile.children import manifest_hash
-from orchestrator_operator.reconcile.conditions import FALSE, TRUE, Finding, merge_conditions, timestamp
+from orchestrator_operator.reconcile.conditions import (
+    FALSE,
+    TRUE,
+    Finding,
+    merge_conditions,
+    timestamp,
+)
 from orchestrator_operator.render.mirror import (
     INSTALLATION_NAMESPACE_LABEL,
     SOURCE_LABEL,
@@ -191,12 +197,6 @@ def _annotations(body: Mapping[str, Any]) -> Mapping[str, str]:
 # -- status ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Summary:
-    finding: Finding
-    counts: dict[str, int] = field(default_factory=dict)
-
-
 def source_status(
     name: str,
     previous: Mapping[str, Any] | None,
@@ -227,7 +227,9 @@ def source_status(
     changed = _differs(previous, entry)
     if outcome.failure is None and (changed or outcome.wrote):
         entry["lastSyncTime"] = timestamp(now)
-    return StatusUpdate(entry, _event(name, previous, entry, finding, outcome), changed or outcome.wrote)
+    return StatusUpdate(
+        entry, _event(name, previous, entry, finding, outcome), changed or outcome.wrote
+    )
 
 
 def _mirrored_finding(outcome: SyncOutcome) -> Finding:
@@ -262,7 +264,7 @@ def _event(
     finding: Finding,
     outcome: SyncOutcome,
 ) -> tuple[str, str, str] | None:
-    before = next(iter(previous.get("conditions") or []), {})
+    before: Mapping[str, Any] = next(iter(previous.get("conditions") or []), {})
     reason_changed = before.get("reason") != finding.reason
     commit_changed = outcome.failure is None and previous.get("commit") != entry.get("commit")
     if not (reason_changed or commit_changed or outcome.wrote):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -203,13 +204,35 @@ def _check_definition(workflow: Workflow, observed: Observed, profile: Profile) 
             f"ConfigMap {missing[0]!r}, named in spec.configMapFiles, does not exist in namespace"
             f" {workflow.namespace!r}",
         )
-    problems = validate_definition(workflow.spec.definition, resource_files(workflow, observed))
+    problems = _validated(workflow.spec.definition, resource_files(workflow, observed))
     if profile is Profile.GITOPS:
         # A built image carries its own files, which the operator cannot see.
         problems = [problem for problem in problems if problem.reason != "MissingResourceFile"]
     if problems:
         return Finding(DEFINITION_VALID, FALSE, problems[0].reason, _problems_message(problems))
     return Finding(DEFINITION_VALID, TRUE, VALID, "the definition and its files are consistent")
+
+
+_VALIDATION_CACHE_SIZE = 1024
+_validation_cache: OrderedDict[str, tuple[Problem, ...]] = OrderedDict()
+
+
+def _validated(definition: Mapping[str, Any], files: Mapping[str, bytes]) -> list[Problem]:
+    """Validation is a pure function of the definition and its files; a resync or an event from
+    a child brings the same inputs again, and parsing a large OpenAPI file once more would be
+    most of the reconcile's time. The last results are kept by a digest of the inputs."""
+    hasher = hashlib.sha256(json.dumps(definition, sort_keys=True).encode())
+    for path in sorted(files):
+        hasher.update(b"\0" + path.encode() + b"\0" + hashlib.sha256(files[path]).digest())
+    key = hasher.hexdigest()
+    if key in _validation_cache:
+        _validation_cache.move_to_end(key)
+        return list(_validation_cache[key])
+    problems = tuple(validate_definition(definition, files))
+    _validation_cache[key] = problems
+    if len(_validation_cache) > _VALIDATION_CACHE_SIZE:
+        _validation_cache.popitem(last=False)
+    return list(problems)
 
 
 def _problems_message(problems: Sequence[Problem]) -> str:

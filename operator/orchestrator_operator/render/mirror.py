@@ -27,6 +27,7 @@ from orchestrator_operator.render.names import INSTALLATION_LABEL, LABEL_PREFIX,
 from orchestrator_operator.render.repository import (
     INVALID_WORKFLOW,
     DiscoveredWorkflow,
+    Discovery,
     RepositoryProblem,
 )
 
@@ -143,6 +144,21 @@ def render_mirror(
         config_maps=tuple(cm for _, cm in config_maps),
         workflow=workflow,
     )
+
+
+def render_discovery(
+    discovery: Discovery, target: MirrorTarget
+) -> tuple[list[MirroredWorkflow], list[RepositoryProblem]]:
+    """Everything a discovered repository becomes, and every problem found on the way."""
+    mirrored: list[MirroredWorkflow] = []
+    problems = list(discovery.problems)
+    for workflow in discovery.workflows:
+        rendered = render_mirror(workflow, target)
+        if isinstance(rendered, RepositoryProblem):
+            problems.append(rendered)
+        else:
+            mirrored.append(rendered)
+    return mirrored, problems
 
 
 def _texts(discovered: DiscoveredWorkflow) -> dict[str, str] | RepositoryProblem:

@@ -46,6 +46,7 @@ from orchestrator_operator.definition.parse import (
     parse_definition,
 )
 from orchestrator_operator.definition.problems import INVALID_WORKFLOW_FOLDER, Problem
+from orchestrator_operator.definition.resources import Resources
 from orchestrator_operator.definition.validate import missing_resource_paths
 from orchestrator_operator.models.workflow import MAX_NAME_LENGTH
 
@@ -318,18 +319,20 @@ def _referenced_files(
 ) -> dict[str, bytes]:
     """The files a definition of a flat folder refers to, and the files those refer to."""
     files: dict[str, bytes] = {}
+    resources = Resources(files)
     looked_for: set[str] = set()
     for _ in range(_MAX_LOOKUP_ROUNDS):
-        wanted = missing_resource_paths(definition, files) - looked_for
+        wanted = missing_resource_paths(definition, resources) - looked_for
         looked_for |= wanted
         added = False
         for path in sorted(wanted):
-            if not path.lower().endswith(RESOURCE_SUFFIXES):
+            if not _is_resource_path(path):
                 continue
             for base in lookup:
                 file = base / path
                 if _regular_file(file) and file.resolve().is_relative_to(repository):
                     files[path] = _read(file, MAX_RESOURCE_BYTES)
+                    resources.add(path, files[path])
                     added = True
                     break
         if not added:
@@ -337,11 +340,21 @@ def _referenced_files(
     return files
 
 
+def _is_resource_path(path: str) -> bool:
+    # The rule of the folder loader: no reference brings in a properties file, a secret or a
+    # hidden file.
+    parts = path.split("/")
+    return path.lower().endswith(RESOURCE_SUFFIXES) and not any(
+        part.startswith(".") or part in SKIPPED_FOLDERS for part in parts
+    )
+
+
 def _missing_files(
     workflow: DiscoveredWorkflow, root: Path, repository: Path
 ) -> Iterator[RepositoryProblem]:
     """Files the workflow refers to that the repository lacks: reported, never invented."""
-    for path in sorted(missing_resource_paths(workflow.definition, workflow.files)):
+    missing = missing_resource_paths(workflow.definition, Resources(workflow.files))
+    for path in sorted(missing):
         shown = (
             relative(repository, root / path) if (root / path).is_relative_to(repository) else path
         )
