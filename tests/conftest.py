@@ -2,7 +2,13 @@
 
 The local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)
 starts once per session, and only when a test asks for it, so a unit-only run never pays for it.
-With USE_EXISTING_CLUSTER=1 the tests use the cluster of the current kubeconfig instead.
+
+Environment:
+  USE_EXISTING_CLUSTER=1  use the cluster of the current kubeconfig (KUBECONFIG, else
+                          ~/.kube/config) instead; tests of the local control plane skip.
+  ORCHESTRATOR_OPERATOR_KEEP_CONTROLPLANE=1  keep the control plane's folder (component logs,
+                          audit log) after the session, for a post-mortem.
+  KUBEBUILDER_ASSETS      a folder of ready binaries to use instead of building them.
 """
 
 from __future__ import annotations

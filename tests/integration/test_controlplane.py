@@ -42,7 +42,9 @@ from orchestrator_operator.localcluster import (
     READ_VERBS,
     ControlPlaneError,
     LocalControlPlane,
+    ensure_binaries,
 )
+from orchestrator_operator.localcluster.binaries import cached_path
 from orchestrator_operator.localcluster.kwok import NODE_NAME
 from orchestrator_operator.localcluster.processes import port_is_free
 
@@ -285,13 +287,23 @@ def test_deployment_becomes_available_on_the_simulated_node(
     ]
 
 
-def test_deleted_namespace_disappears_with_its_content(k8s: ApiClient):
+def test_deleted_namespace_disappears_with_its_content(control_plane: Cluster, k8s: ApiClient):
     core = client.CoreV1Api(k8s)
     apps = client.AppsV1Api(k8s)
     name = unique_name("t-deleted-namespace")
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     core.create_namespaced_config_map(name, _config_map("content"))
     apps.create_namespaced_deployment(name, _deployment("web", replicas=1))
+    # A pod bound to a node is only removed once its kubelet (here, kwok) lets it go, which is
+    # what would keep a namespace terminating forever without one.
+    wanted_phase = "Running" if control_plane.local else "Pending"
+    wait_for(
+        lambda: any(
+            pod.status.phase == wanted_phase for pod in core.list_namespaced_pod(name).items
+        ),
+        timeout=60,
+        message=f"the Deployment's pod to be {wanted_phase}",
+    )
 
     core.delete_namespace(name)
 
@@ -362,6 +374,24 @@ def test_minted_identity_is_held_to_rbac(control_plane: Cluster, k8s: ApiClient,
     assert attempts[0] == 403
     assert attempts[-1] == 201
     assert client.CoreV1Api(k8s).read_namespaced_config_map("by-bob", namespace).data == {"k": "v"}
+
+
+@local_only
+def test_binaries_come_from_kubebuilder_assets_before_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    own_etcd = assets / "etcd"
+    own_etcd.write_text("#!/bin/sh\n")
+    own_etcd.chmod(0o755)
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+
+    found = ensure_binaries(["etcd", "kube-apiserver"], build=False)
+
+    assert found["etcd"] == own_etcd
+    assert found["kube-apiserver"] == cached_path("kube-apiserver")
+    assert cached_path("kube-apiserver").parent.parent.name == f"k8s-{KUBERNETES_VERSION}"
 
 
 # The control plane's own lifecycle: these start planes of their own.

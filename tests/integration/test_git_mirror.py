@@ -329,15 +329,16 @@ def test_an_edit_rewrites_one_workflow_and_renames_deletions_and_force_pushes_fo
 
     # History rewritten: back before the rename and deletion, with another change on top.
     git(repository.path, "reset", "--quiet", "--hard", edited)
-    (repository.path / "azure/azure.sw.yaml").write_text(
-        (repository.path / "azure/azure.sw.yaml").read_text() + "\n# force-pushed\n"
-    )
+    azure = repository.path / "azure/azure.sw.yaml"
+    azure.write_text(azure.read_text().replace('version: "0.1"', 'version: "0.2"', 1))
     pushed = repository.commit("Force-pushed history")
     sync_now(k8s, namespace)
     entry = wait_for_source(k8s, namespace, commit=pushed)
     found = wait_for_workflows(k8s, namespace, FIXTURE_NAMES)
     assert entry["workflows"] == len(FIXTURE_NAMES)
     assert found["azure"]["metadata"]["annotations"][COMMIT_ANNOTATION] == pushed
+    assert found["azure"]["spec"]["definition"]["version"] == "0.2"
+    assert found["greeting"]["metadata"]["annotations"][COMMIT_ANNOTATION] == edited
 
 
 def test_switching_between_a_branch_a_tag_and_a_commit(

@@ -19,6 +19,7 @@ import argparse
 import fnmatch
 import json
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,6 +69,8 @@ class DataIndex:
     requests: int = 0
     rejected: int = 0
     documents: list[str] = field(default_factory=list)
+    # time.monotonic() at the arrival of each request.
+    arrivals: list[float] = field(default_factory=list)
 
     def register(self, workflow_id: str, service_url: str = "") -> None:
         self.definitions[workflow_id] = {
@@ -287,6 +290,7 @@ class StandIn:
             if index is None:
                 return HTTPStatus.NOT_FOUND, {"error": "no Data Index here"}
             index.requests += 1
+            index.arrivals.append(time.monotonic())
             if index.failing is not None:
                 return index.failing, {"error": "failing on purpose"}
             try:

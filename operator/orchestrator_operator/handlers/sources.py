@@ -17,7 +17,9 @@ MIRRORED = {SOURCE_LABEL: kopf.PRESENT}
 
 
 @kopf.on.event(GROUP, VERSION, "orchestratorinstances")
-def source_installation_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+async def source_installation_event(
+    event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any
+) -> None:
     state: OperatorState = memo.state
     if state.sources:
         state.sources.installation_changed(plain(body), deleted=event.get("type") == "DELETED")
@@ -25,7 +27,7 @@ def source_installation_event(event: kopf.RawEvent, body: kopf.Body, memo: Any, 
 
 @kopf.on.event(GROUP, VERSION, "workflows", labels=MIRRORED)
 @kopf.on.event("configmaps", labels=MIRRORED)
-def mirrored_object_event(
+async def mirrored_object_event(
     event: kopf.RawEvent,
     body: kopf.Body,
     namespace: str | None,

@@ -29,13 +29,17 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _exit_on_signal(signum: int, frame: FrameType | None) -> None:
     # Turned into an exception so that the `with` block stops the control plane on the way out.
     raise SystemExit(128 + signum)
 
 
 def _up(args: argparse.Namespace) -> int:
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Set explicitly: a shell starting us in the background would otherwise leave SIGINT
+    # ignored, and Ctrl-C could not stop the control plane.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    signal.signal(signal.SIGHUP, _exit_on_signal)
     crds = sorted(path for folder in args.crds for path in Path(folder).glob("*.yaml"))
     plane = LocalControlPlane(simulate_pods=not args.no_pods, crds=crds, keep_dir=args.keep_dir)
     try:

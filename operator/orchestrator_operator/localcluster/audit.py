@@ -16,6 +16,9 @@ from typing import Any
 WRITE_VERBS: frozenset[str] = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 READ_VERBS: frozenset[str] = frozenset({"get", "list", "watch"})
 
+# Requests to this path (answered 404) only mark a point in the log; readers skip them.
+SYNC_PATH = "/audit-sync/"
+
 # Metadata level for every request, minus what would drown the interesting lines: health and
 # discovery probes, and the lease renewals the apiserver and the simulated node make every few
 # seconds. One event per request: the received stage is dropped, and so is a watch's "started".
@@ -153,13 +156,21 @@ class AuditLog:
             )
         )
 
+    def has_marker(self, uri: str, since: AuditMark | None = None) -> bool:
+        return any(raw.get("requestURI") == uri for raw in self._raw(since))
+
     def _read(self, since: AuditMark | None) -> Iterator[AuditEvent]:
+        for raw in self._raw(since):
+            if not raw.get("requestURI", "").startswith(SYNC_PATH):
+                yield AuditEvent.from_json(raw)
+
+    def _raw(self, since: AuditMark | None) -> Iterator[dict[str, Any]]:
         try:
             with self.path.open("rb") as log:
                 log.seek(since.offset if since else 0)
                 for line in log:
                     # A line without its newline is still being written; it is read next time.
                     if line.endswith(b"\n") and line.strip():
-                        yield AuditEvent.from_json(json.loads(line))
+                        yield json.loads(line)
         except FileNotFoundError:
             return

@@ -29,6 +29,7 @@ from orchestrator_operator.localcluster import binaries as bins
 from orchestrator_operator.localcluster import kwok
 from orchestrator_operator.localcluster.audit import (
     POLICY,
+    SYNC_PATH,
     WRITE_VERBS,
     AuditEvent,
     AuditLog,
@@ -92,7 +93,18 @@ def _default_parent() -> Path | None:
 
 
 class LocalControlPlane:
-    """Start with `start()` or a `with` block; `kubeconfig` then points at an admin config."""
+    """Start with `start()` or a `with` block; `kubeconfig` then points at an admin config.
+
+    simulate_pods: also run kube-scheduler and kwok with one fake Node, so that pods get
+        scheduled and turn Running and Ready, and Deployments report Available.
+    crds: YAML files whose CustomResourceDefinitions are installed before the controller
+        manager starts (its garbage collector then knows these kinds from the start).
+    build: build missing binaries (minutes when cold); if false, missing ones are an error.
+    keep_dir: keep the folder (logs, audit log, etcd data) after stopping, for a post-mortem.
+    parent_dir: where the folder is made; /dev/shm by default, when present.
+    extra_args: more command-line flags per component name, e.g.
+        {"kube-apiserver": ["--feature-gates=..."]}.
+    """
 
     def __init__(
         self,
@@ -249,12 +261,14 @@ class LocalControlPlane:
 
         kube-apiserver may answer a request before its audit line is written. A request made
         now, whose own line then appears, bounds that: the lines of earlier requests are there.
+        The marker request is left out of what `AuditLog` reads.
         """
-        marker = f"audit-sync-{uuid.uuid4().hex[:12]}"
-        self._client().get(f"/api/v1/namespaces/default/configmaps/{marker}")
+        marker = f"{SYNC_PATH}{uuid.uuid4().hex}"
         log = self.audit
+        before = log.mark()
+        self._client().get(marker)
         self._wait(
-            lambda: any(event.name == marker for event in log.events()),
+            lambda: log.has_marker(marker, since=before),
             timeout,
             "the audit log to record a marker request",
         )

@@ -142,9 +142,14 @@ class RunsPoller:
             # Backing off: a poke must not bring the next try forward.
             await asyncio.sleep(retry_delay(self.interval, failures))
             return
-        await asyncio.sleep(max(0.0, min(self.interval, MIN_SPACING_SECONDS) - spent))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=max(0.0, self.interval - spent))
+        # The first part of the pause cannot be cut short, so that a burst of pokes costs one
+        # poll; the rest ends early when poked.
+        spacing = min(self.interval, MIN_SPACING_SECONDS)
+        await asyncio.sleep(max(0.0, spacing - spent))
+        remaining = self.interval - max(spent, spacing)
+        if remaining > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=remaining)
 
     async def poll_once(self, key: InstallationKey, target: PollTarget) -> bool:
         """One round for one installation; True when the Data Index answered."""

@@ -327,10 +327,10 @@ class SourceController:
             git.check_ref(ref)
             auth = await self._auth(installation, spec)
             commit = await self.git_client.resolve(spec.url, ref, auth)
-            unchanged = commit == source.commit and source.last is not None
-            if not force and unchanged and not _conflicts(source.last):
+            last = source.last
+            if not force and last and commit == source.commit and not _conflicts(last):
                 logger.debug("Source %s of OrchestratorInstance %s/%s: unchanged", *_who(source))
-                await self._report(installation, source, source.last)
+                await self._report(installation, source, last)
                 return True
             outcome = await self._mirror(source, target, ref, auth)
         except git.GitError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,9 +62,11 @@ class WorkflowController:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     queue: WorkQueue = field(default_factory=WorkQueue)
     applied: AppliedContent = field(default_factory=AppliedContent)
-    # Bodies delivered by watch events and not yet reconciled; dropped once used, so that the
-    # operator never holds every definition in memory.
-    _fresh: dict[WorkflowKey, dict[str, Any]] = field(default_factory=dict)
+    # The latest body each watch event delivered, kept for a short while only: long enough for
+    # the reconciles that follow a change (children settling) to skip a GET, short enough that
+    # the operator never holds every definition of a large cluster in memory.
+    _recent: dict[WorkflowKey, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    recent_seconds: float = 60.0
     _references: dict[WorkflowKey, References] = field(default_factory=dict)
 
     # -- what the handlers tell us -------------------------------------------------------------
@@ -71,10 +74,10 @@ class WorkflowController:
     def workflow_changed(self, body: Mapping[str, Any], deleted: bool = False) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if deleted:
-            self._fresh.pop(key, None)
+            self._recent.pop(key, None)
             self._references.pop(key, None)
             return
-        self._fresh[key] = dict(body)
+        self._recent[key] = (time.monotonic(), dict(body))
         self.queue.add(key)
 
     def owner_changed(self, namespace: str, workflow_name: str) -> None:
@@ -93,6 +96,11 @@ class WorkflowController:
             if key[0] == namespace and name in references.secrets:
                 self.queue.add(key)
 
+    def _forget_old_bodies(self) -> None:
+        horizon = time.monotonic() - self.recent_seconds
+        for key in [key for key, (seen, _) in self._recent.items() if seen < horizon]:
+            del self._recent[key]
+
     def resync(self) -> None:
         for key in list(self._references):
             self.queue.add(key)
@@ -104,7 +112,9 @@ class WorkflowController:
 
     async def process(self, key: Hashable) -> None:
         namespace, name = key  # type: ignore[misc]
-        body = self._fresh.pop((namespace, name), None)
+        self._forget_old_bodies()
+        recent = self._recent.get((namespace, name))
+        body = recent[1] if recent else None
         if body is None:
             body = await self.api.get(kube.WORKFLOW, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
@@ -241,7 +251,14 @@ class WorkflowController:
         if not patch:
             return
         metadata = body["metadata"]
-        await self.api.patch_status(kube.WORKFLOW, metadata["namespace"], metadata["name"], patch)
+        updated = await self.api.patch_status(
+            kube.WORKFLOW, metadata["namespace"], metadata["name"], patch
+        )
+        # The next reconcile must see this status even if the watch has not delivered it yet,
+        # or it would find the old status and write (and announce) the same change again.
+        key = (metadata["namespace"], metadata["name"])
+        if key in self._recent:
+            self._recent[key] = (time.monotonic(), updated)
 
     async def _post_events(self, body: Mapping[str, Any], events: Iterable[EventToPost]) -> None:
         for event in events:
