@@ -152,6 +152,20 @@ def wait_reconciled(api: client.ApiClient, namespace: str, count: int, timeout: 
     raise SystemExit(f"not all {count} Workflows were reconciled within {timeout:.0f}s")
 
 
+def wait_quiet(
+    plane: LocalControlPlane, namespace: str, quiet_seconds: float, timeout: float
+) -> None:
+    """Until the operator has written nothing in the namespace for `quiet_seconds`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        plane.sync_audit()
+        mark = plane.audit.mark()
+        time.sleep(quiet_seconds)
+        if plane.count_requests(since=mark, namespace=namespace, user=OPERATOR_USER) == 0:
+            return
+    raise SystemExit(f"the operator kept writing for {timeout:.0f}s")
+
+
 def peak_memory_mib(operator: OperatorProcess) -> float:
     pids = [operator.process.pid]
     peak = 0
@@ -200,9 +214,7 @@ def main() -> int:
             "ORCHESTRATOR_OPERATOR_WORKERS": str(args.workers),
         }
         with (
-            running_operator(
-                kubeconfig, work / "operator.log", env=env, extra_args=["--metrics-addr", "0"]
-            ) as operator,
+            running_operator(kubeconfig, work / "operator.log", env=env, extra_args=[]) as operator,
             namespace(api, "bench-operator") as ns,
         ):
             manifests = workflows(args.count, ns)
@@ -215,8 +227,9 @@ def main() -> int:
                 custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, manifest)
             created = time.monotonic() - started
             reconciled = created + wait_reconciled(api, ns, args.count, timeout=1800)
-            # Let the follow-up status writes of the last rollouts land before counting.
-            time.sleep(3)
+            # The follow-ups of the last rollouts (status once a Deployment settled) still land
+            # after every Workflow has a status; the idle window starts once they stopped.
+            wait_quiet(plane, ns, quiet_seconds=5, timeout=300)
             operator_requests = apiserver_requests(api) - before
             writes = Counter(
                 (event.verb, event.resource, event.subresource or "")

@@ -43,6 +43,9 @@ class OperatorConfig:
     git_timeout_seconds: float = 120.0
     # Git commands running at once, over all sources.
     git_concurrency: int = 4
+    # Processes that read workflow folders of git sources (0: threads of the operator's own
+    # process). Reading parses every definition and OpenAPI file of a changed folder.
+    discovery_processes: int = 2
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
@@ -79,6 +82,10 @@ class OperatorConfig:
             ),
             git_concurrency=int(
                 read("GIT_CONCURRENCY", str(defaults.git_concurrency)) or defaults.git_concurrency
+            ),
+            discovery_processes=int(
+                read("DISCOVERY_PROCESSES", str(defaults.discovery_processes))
+                or defaults.discovery_processes
             ),
         )
 

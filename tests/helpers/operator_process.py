@@ -5,20 +5,46 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 OPERATOR = [sys.executable, "-m", "orchestrator_operator", "run"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @dataclass
 class OperatorProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
+    metrics_port: int | None = None
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The value of one sample of the operator's /metrics, 0 when it is not there."""
+        assert self.metrics_port, "the operator was started without metrics"
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and all(
+                    sample.labels.get(k) == v for k, v in labels.items()
+                ):
+                    return float(sample.value)
+        return 0.0
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -47,9 +73,20 @@ def running_operator(
     namespaces: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
+    metrics_port: int | None = None,
 ) -> Iterator[OperatorProcess]:
-    """Start the operator, wait until it has started its controllers, stop it on the way out."""
-    args = [*OPERATOR, *(f"--namespace={namespace}" for namespace in namespaces), *extra_args]
+    """Start the operator, wait until it has started its controllers, stop it on the way out.
+
+    Without a metrics port the operator serves no metrics, so that operators started side by
+    side never compete for one port.
+    """
+    metrics = f"127.0.0.1:{metrics_port}" if metrics_port else "0"
+    args = [
+        *OPERATOR,
+        *(f"--namespace={namespace}" for namespace in namespaces),
+        f"--metrics-addr={metrics}",
+        *extra_args,
+    ]
     environment = {
         **os.environ,
         "KUBECONFIG": str(kubeconfig),
@@ -60,7 +97,7 @@ def running_operator(
         process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
         )
-    operator = OperatorProcess(process, log_path)
+    operator = OperatorProcess(process, log_path, metrics_port)
     try:
         operator.wait_for_log("Controllers started", timeout=60)
         yield operator

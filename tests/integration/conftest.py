@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from helpers.kube import Cluster
-from helpers.operator_process import OperatorProcess, running_operator
+from helpers.operator_process import OperatorProcess, free_port, running_operator
 from standins.data_index import StandIn
 
 OPERATOR_USER = "orchestrator-operator"
@@ -56,5 +56,6 @@ def operator(
             "ORCHESTRATOR_OPERATOR_DATA_INDEX_POLL_SECONDS": str(DATA_INDEX_POLL_SECONDS),
             "ORCHESTRATOR_OPERATOR_SERVICE_URL_OVERRIDE": standin.override_template,
         },
+        metrics_port=free_port(),
     ) as process:
         yield process

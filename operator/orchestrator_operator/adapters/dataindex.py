@@ -5,6 +5,9 @@ is registered, how many of its runs are in each state, and its latest run. Count
 `CountProcessInstances` and the latest run from `orderBy: {start: DESC}` with a page of one, so
 the cost of a request depends on the number of workflows asked about, never on how many runs
 they have. Workflow ids travel as GraphQL variables, never spliced into the document.
+
+Limitation: the Data Index knows a workflow by its id alone, so two Workflows with the same id
+linked to one installation (in two namespaces) are shown the same, combined figures.
 """
 
 from __future__ import annotations

@@ -12,9 +12,7 @@ import kopf
 from orchestrator_operator.handlers.state import OperatorState
 from orchestrator_operator.handlers.workflow import plain
 from orchestrator_operator.reconcile.children import ChildObservation, observe
-from orchestrator_operator.reconcile.conditions import READY, TRUE, find
-from orchestrator_operator.reconcile.installation_controller import installation_key_of
-from orchestrator_operator.reconcile.live import LinkedWorkflow
+from orchestrator_operator.reconcile.installation_controller import linked_workflow_of
 from orchestrator_operator.render.names import INSTALLATION_LABEL, MANAGED_BY, MANAGED_BY_LABEL
 
 GROUP = "orchestrator.dev"
@@ -52,23 +50,8 @@ async def installation_network_policies(body: kopf.Body, **_: Any) -> Any:
 @kopf.index(GROUP, VERSION, "workflows")
 async def installation_links(body: kopf.Body, **_: Any) -> Any:
     """Installation -> the Workflows that name it, with what the poller needs of each."""
-    workflow = plain(body)
-    key = installation_key_of(workflow)
-    if key is None:
-        return None
-    metadata = workflow["metadata"]
-    definition = (workflow.get("spec") or {}).get("definition") or {}
-    status = workflow.get("status") or {}
-    ready = find(status.get("conditions") or [], READY)
-    workflow_id = definition.get("id") if isinstance(definition, Mapping) else None
-    return {
-        key: LinkedWorkflow(
-            namespace=metadata["namespace"],
-            name=metadata["name"],
-            workflow_id=str(workflow_id or status.get("workflowId") or ""),
-            ready=ready is not None and ready.get("status") == TRUE,
-        )
-    }
+    link = linked_workflow_of(plain(body))
+    return None if link is None else {link[0]: link[1]}
 
 
 def _state(memo: Any, **indexes: Index) -> OperatorState:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
 import kopf
@@ -108,6 +110,7 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
             concurrency=state.config.git_concurrency,
         ),
         component=state.config.field_manager,
+        executor=_discovery_pool(state.config.discovery_processes),
     )
     metrics.controller_started("workflow", state.config.workers, state.workflows.queue.__len__)
     _start_installations(state, api, metrics)
@@ -150,6 +153,15 @@ def _start_installations(state: OperatorState, api: kube.KubeApi, metrics: Opera
         for _ in range(INSTALLATION_WORKERS)
     )
     metrics.controller_started("installation", INSTALLATION_WORKERS, installations.queue.__len__)
+
+
+def _discovery_pool(processes: int) -> Executor | None:
+    """Processes for reading workflow folders, started at the first read; None for threads."""
+    if processes <= 0:
+        return None
+    # Spawned rather than forked: a fork of a process that runs threads and an event loop can
+    # inherit a lock held by a thread that does not exist in the child.
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
 def _start_metrics(memo: kopf.Memo, logger: Any) -> OperatorMetrics:

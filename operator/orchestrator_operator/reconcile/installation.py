@@ -174,7 +174,11 @@ def plan_installation(
 def _check_persistence(
     installation: Installation, component: str, observed: InstallationObserved
 ) -> Finding | None:
-    """Why the component's database credentials cannot be read, or None when they can."""
+    """Why the component's database credentials cannot be read, or None when they can.
+
+    Limitation: only the Secret is checked; a PostgreSQL Service that does not exist or does not
+    answer shows as a service that never becomes ready, not as a PersistenceReady reason.
+    """
     settings = settings_of(installation, component)
     if not settings.enabled or settings.persistence is None:
         return None

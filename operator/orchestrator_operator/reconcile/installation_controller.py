@@ -25,7 +25,14 @@ from orchestrator_operator.reconcile.children import (
     ChildObservation,
     with_applied_hash,
 )
-from orchestrator_operator.reconcile.conditions import FALSE, READY, Finding, merge_conditions
+from orchestrator_operator.reconcile.conditions import (
+    FALSE,
+    READY,
+    TRUE,
+    Finding,
+    find,
+    merge_conditions,
+)
 from orchestrator_operator.reconcile.installation import (
     OWNED_STATUS_FIELDS,
     InstallationObserved,
@@ -97,7 +104,8 @@ class InstallationController:
     # What linked workflows were last told, and which workflow ids were last polled.
     _offers: dict[InstallationKey, str] = field(default_factory=dict)
     _polled_ids: dict[InstallationKey, frozenset[str]] = field(default_factory=dict)
-    _workflow_refs: dict[WorkflowKey, InstallationKey] = field(default_factory=dict)
+    # What each Workflow's watch last said of its link: the installation, its id, readiness.
+    _links: dict[WorkflowKey, tuple[InstallationKey, LinkedWorkflow]] = field(default_factory=dict)
 
     # -- what the handlers and the poller tell us ----------------------------------------------
 
@@ -106,7 +114,8 @@ class InstallationController:
         if deleted:
             self._forget(key)
             return
-        self._bodies[key] = dict(body)
+        if _newer(body, self._bodies.get(key)):
+            self._bodies[key] = dict(body)
         self.queue.add(key)
 
     def owner_changed(self, namespace: str, installation_name: str) -> None:
@@ -120,17 +129,21 @@ class InstallationController:
                 self.queue.add(key)
 
     def workflow_changed(self, body: Mapping[str, Any], deleted: bool = False) -> None:
-        """A Workflow changed: the installations it names, now and before, count it again."""
+        """A Workflow changed: when its link did (the installation it names, its id, whether it
+        is ready), the installations it names, now and before, count it again. Other changes,
+        such as its run figures, leave the installations alone."""
         metadata = body["metadata"]
         workflow_key = (metadata["namespace"], metadata["name"])
-        before = self._workflow_refs.pop(workflow_key, None)
-        now = None if deleted else installation_key_of(body)
+        before = self._links.pop(workflow_key, None)
+        now = None if deleted else linked_workflow_of(body)
         if now is not None:
-            self._workflow_refs[workflow_key] = now
+            self._links[workflow_key] = now
         else:
             self.store.forget_workflow(workflow_key)
-        for key in (before, now):
-            if key is not None and key in self._bodies:
+        if before == now:
+            return
+        for key in {link[0] for link in (before, now) if link is not None}:
+            if key in self._bodies:
                 self.queue.add(key)
 
     def workflows_changed(self, keys: set[WorkflowKey]) -> None:
@@ -155,7 +168,9 @@ class InstallationController:
         key = (ref.namespace or workflow.namespace, ref.name)
         body = self._bodies.get(key)
         if body is None:
-            # Not watched (another namespace than the operator serves), or not listed yet.
+            # Not listed yet, or in a namespace the operator does not serve.
+            # Limitation: an installation in a namespace the operator does not serve is read
+            # at every reconcile of its Workflows and is not polled, so they show no run figures.
             body = await self.api.get(kube.INSTALLATION, key[0], key[1])
         where = f"OrchestratorInstance {key[1]!r} in namespace {key[0]!r}"
         if body is None or body["metadata"].get("deletionTimestamp"):
@@ -404,9 +419,14 @@ class InstallationController:
         if not patch:
             return
         metadata = body["metadata"]
-        await self.api.patch_status(
+        updated = await self.api.patch_status(
             kube.INSTALLATION, metadata["namespace"], metadata["name"], patch
         )
+        # The next reconcile must see this status even if the watch has not delivered it yet,
+        # or it would find the old status and write (and announce) the same change again.
+        key = (metadata["namespace"], metadata["name"])
+        if key in self._bodies and _newer(updated, self._bodies[key]):
+            self._bodies[key] = updated
 
     async def _post_events(self, body: Mapping[str, Any], events: Iterable[EventToPost]) -> None:
         for event in events:
@@ -473,6 +493,42 @@ def installation_key_of(workflow_body: Mapping[str, Any]) -> InstallationKey | N
     if not isinstance(ref, Mapping) or not ref.get("name"):
         return None
     return (ref.get("namespace") or workflow_body["metadata"]["namespace"], ref["name"])
+
+
+def linked_workflow_of(
+    workflow_body: Mapping[str, Any],
+) -> tuple[InstallationKey, LinkedWorkflow] | None:
+    """The installation a Workflow links to and what the poller and the counts need of it."""
+    key = installation_key_of(workflow_body)
+    if key is None:
+        return None
+    metadata = workflow_body["metadata"]
+    definition = (workflow_body.get("spec") or {}).get("definition")
+    status = workflow_body.get("status") or {}
+    workflow_id = definition.get("id") if isinstance(definition, Mapping) else None
+    ready = find(status.get("conditions") or [], READY)
+    return key, LinkedWorkflow(
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        workflow_id=str(workflow_id or status.get("workflowId") or ""),
+        ready=ready is not None and ready.get("status") == TRUE,
+    )
+
+
+def _newer(body: Mapping[str, Any], than: Mapping[str, Any] | None) -> bool:
+    """Whether `body` is at least as recent as `than`, so that a watch event that was already on
+    its way does not replace the answer to our own later write.
+
+    resourceVersions are opaque strings; the API server's are etcd revisions, which compare as
+    numbers, and anything else is taken as newer.
+    """
+    if than is None:
+        return True
+    mine = str(body["metadata"].get("resourceVersion", ""))
+    theirs = str(than["metadata"].get("resourceVersion", ""))
+    if mine.isdigit() and theirs.isdigit():
+        return int(mine) >= int(theirs)
+    return True
 
 
 def _refused(reason: str, message: str) -> InstallationLink:

@@ -52,6 +52,7 @@ class Desired:
     manifest: dict[str, Any]
     applied_hash: str
     workflow: str
+    folder: str
 
 
 @dataclass(frozen=True)
@@ -98,15 +99,20 @@ def is_ours(labels: Mapping[str, str], target: MirrorTarget) -> bool:
 
 
 def desired_objects(mirrored: MirroredWorkflow) -> list[Desired]:
-    objects = [
-        Desired("ConfigMap", cm["metadata"]["name"], cm, manifest_hash(cm), mirrored.name)
-        for cm in mirrored.config_maps
+    def desired(kind: str, manifest: dict[str, Any]) -> Desired:
+        return Desired(
+            kind,
+            manifest["metadata"]["name"],
+            manifest,
+            manifest_hash(manifest),
+            mirrored.name,
+            mirrored.folder,
+        )
+
+    return [
+        *(desired("ConfigMap", cm) for cm in mirrored.config_maps),
+        desired("Workflow", mirrored.workflow),
     ]
-    workflow = mirrored.workflow
-    objects.append(
-        Desired("Workflow", mirrored.name, workflow, manifest_hash(workflow), mirrored.name)
-    )
-    return objects
 
 
 def plan_sync(

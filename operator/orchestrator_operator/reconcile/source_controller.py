@@ -15,14 +15,14 @@ list), and only when an entry changed. The installation controller never writes 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import hashlib
 import json
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -35,11 +35,6 @@ from orchestrator_operator.adapters import git, kube
 from orchestrator_operator.models.installation import KIND as INSTALLATION_KIND
 from orchestrator_operator.models.installation import Installation, InstallationSpec
 from orchestrator_operator.models.source import SYNC_NOW_ANNOTATION, GitSource
-from orchestrator_operator.reconcile.children import (
-    APPLIED_HASH_ANNOTATION,
-    AppliedContent,
-    observe,
-)
 from orchestrator_operator.reconcile.conditions import FALSE, Finding
 from orchestrator_operator.reconcile.source import (
     APPLY_FAILED,
@@ -47,26 +42,24 @@ from orchestrator_operator.reconcile.source import (
     PATH_NOT_FOUND,
     SOURCE_SYNCED,
     WORKFLOW_CONFLICT,
-    Desired,
     SyncOutcome,
     plan_sync,
     source_status,
 )
-from orchestrator_operator.render.mirror import (
-    INSTALLATION_NAMESPACE_LABEL,
-    SOURCE_COMMIT_ANNOTATION,
-    SOURCE_LABEL,
-    MirrorTarget,
-    render_discovery,
-    source_selector,
-)
-from orchestrator_operator.render.names import INSTALLATION_LABEL
-from orchestrator_operator.render.repository import (
+from orchestrator_operator.reconcile.source_discovery import DiscoveryCache, discover_checkout
+from orchestrator_operator.reconcile.source_writer import CredentialsError, MirrorWriter
+from orchestrator_operator.render.discovered import (
     SYMLINK_IGNORED,
     DiscoveryError,
     RepositoryProblem,
-    discover,
 )
+from orchestrator_operator.render.mirror import (
+    INSTALLATION_NAMESPACE_LABEL,
+    SOURCE_LABEL,
+    MirrorTarget,
+    render_discovery,
+)
+from orchestrator_operator.render.names import INSTALLATION_LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +71,6 @@ SourceKey = tuple[str, str, str]  # namespace, installation, source
 FIRST_RETRY_SECONDS: Final = 10.0
 MAX_BACKOFF_SECONDS: Final = 600.0
 JITTER: Final = 0.1
-# Objects applied at once during one sync.
-APPLY_CONCURRENCY: Final = 8
 
 _DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600}
 
@@ -125,6 +116,7 @@ class _Source:
     commit: str | None = None
     last: SyncOutcome | None = None
     failures: int = 0
+    discovered: DiscoveryCache = field(default_factory=DiscoveryCache)
 
 
 @dataclass
@@ -134,12 +126,16 @@ class SourceController:
     component: str = "orchestrator-operator"
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     rng: random.Random = field(default_factory=random.Random)
-    applied: AppliedContent = field(default_factory=AppliedContent)
     _installations: dict[InstallationKey, _Installation] = field(default_factory=dict)
     _sources: dict[SourceKey, _Source] = field(default_factory=dict)
-    # Objects this controller deleted, so that their watch events do not look like a user's.
-    _deleted: set[tuple[str, str, str]] = field(default_factory=set)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
+    # Where folders are loaded: a process pool, owned by the controller from here on, or
+    # threads when None.
+    executor: Executor | None = None
+    writer: MirrorWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = MirrorWriter(self.api)
 
     # -- what the handlers tell us -------------------------------------------------------------
 
@@ -194,10 +190,8 @@ class SourceController:
                 and _target_namespace(waiting) == namespace
             ):
                 self._wake(waiting, force=True)
-        if (kind, namespace, name) in self._deleted:
-            self._deleted.discard((kind, namespace, name))
+        if self.writer.deleted_by_us((kind, namespace, name)):
             return
-        self.applied.forget_owner(namespace, {name})
         key = (
             labels.get(INSTALLATION_NAMESPACE_LABEL, ""),
             labels.get(INSTALLATION_LABEL, ""),
@@ -220,6 +214,8 @@ class SourceController:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._sources.clear()
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
     def known(self) -> list[SourceKey]:
         return list(self._sources)
@@ -265,7 +261,8 @@ class SourceController:
         for spec in installation.model.spec.sources:
             target = spec.target_namespace or namespace
             if target != namespace:
-                self._spawn(self._delete_labelled(target, _installation_selector(key), keep=None))
+                selector = _installation_selector(key)
+                self._spawn(self.writer.delete_labelled(target, selector, keep=None))
         logger.info("OrchestratorInstance %s/%s is gone; its sources stopped", namespace, name)
 
     async def _run(self, source: _Source) -> None:
@@ -325,19 +322,19 @@ class SourceController:
             ref = _ref(spec)
             git.check_url(spec.url, allow_file=self.git_client.allow_file)
             git.check_ref(ref)
-            auth = await self._auth(installation, spec)
+            auth = await self.writer.credentials(installation.key[0], spec)
             commit = await self.git_client.resolve(spec.url, ref, auth)
             last = source.last
             if not force and last and commit == source.commit and not _conflicts(last):
                 logger.debug("Source %s of OrchestratorInstance %s/%s: unchanged", *_who(source))
                 await self._report(installation, source, last)
                 return True
-            outcome = await self._mirror(source, target, ref, auth)
+            outcome = await self._mirror(source, target, ref, auth, fresh=force)
         except git.GitError as error:
             failure = Finding(SOURCE_SYNCED, FALSE, error.reason, error.message)
         except DiscoveryError as error:
             failure = Finding(SOURCE_SYNCED, FALSE, PATH_NOT_FOUND, str(error))
-        except _CredentialsError as error:
+        except CredentialsError as error:
             failure = Finding(SOURCE_SYNCED, FALSE, CREDENTIALS_NOT_FOUND, str(error))
         except kube.ApiError as error:
             if error.status >= 500 or error.status == 429:
@@ -359,40 +356,53 @@ class SourceController:
         return False
 
     async def _mirror(
-        self, source: _Source, target: MirrorTarget, ref: git.RefSpec, auth: git.GitAuth | None
+        self,
+        source: _Source,
+        target: MirrorTarget,
+        ref: git.RefSpec,
+        auth: git.GitAuth | None,
+        fresh: bool,
     ) -> SyncOutcome:
         spec = source.spec
+        started = time.monotonic()
+        if fresh:
+            # A forced sync (sync-now, other settings, an object deleted) reads every folder.
+            source.discovered.clear()
         async with self.git_client.checkout(
             spec.url, ref, max_bytes=spec.max_size_bytes, auth=auth
         ) as tree:
-            discovery = await asyncio.to_thread(discover, tree.root, spec.path)
+            discovery = await discover_checkout(
+                tree.root, spec.path, source.discovered, self.executor
+            )
             commit = tree.commit
             links = _ignored_links(tree.symlinks, spec.path)
 
-        mirrored, problems = render_discovery(discovery, target)
-        workflows, config_maps = await asyncio.gather(
-            self.api.list(kube.WORKFLOW, target.namespace),
-            self.api.list(
-                kube.CONFIG_MAP, target.namespace, label_selector=source_selector(target)
-            ),
+        mirrored, problems = await asyncio.to_thread(render_discovery, discovery, target)
+        existing = await self.writer.existing(target)
+        plan = await asyncio.to_thread(
+            plan_sync,
+            mirrored,
+            [*problems, *links],
+            existing.workflows,
+            existing.config_maps,
+            target,
         )
-        plan = plan_sync(mirrored, [*problems, *links], workflows, config_maps, target)
-        existing = {("Workflow", w["metadata"]["name"]): w for w in workflows} | {
-            ("ConfigMap", c["metadata"]["name"]): c for c in config_maps
-        }
-        applied, refused = await self._apply(plan.apply, existing, target, commit)
-        deleted = await self._delete(
+        applied, refused = await self.writer.apply(plan.apply, existing, target, commit)
+        deleted = await self.writer.delete(
             target.namespace, plan.delete_workflows, plan.delete_config_maps
         )
         logger.info(
             "Source %s of OrchestratorInstance %s/%s: commit %s, %d workflows, %d objects"
-            " applied, %d deleted, %d problems",
+            " applied, %d deleted, %d problems; %d folders read, %d unchanged; %.1f s",
             *_who(source),
             commit[:12],
             plan.workflows,
             applied,
             deleted,
             len(plan.problems) + len(refused),
+            source.discovered.read,
+            source.discovered.reused,
+            time.monotonic() - started,
         )
         return SyncOutcome(
             commit=commit,
@@ -401,86 +411,6 @@ class SourceController:
             applied=applied,
             deleted=deleted,
         )
-
-    async def _apply(
-        self,
-        desired: list[Desired],
-        existing: Mapping[tuple[str, str], Mapping[str, Any]],
-        target: MirrorTarget,
-        commit: str,
-    ) -> tuple[int, list[RepositoryProblem]]:
-        slots = asyncio.Semaphore(APPLY_CONCURRENCY)
-        refused: list[RepositoryProblem] = []
-        failed_workflows: set[str] = set()
-
-        async def apply_one(item: Desired) -> int:
-            key = (item.kind, target.namespace, item.name)
-            body = existing.get((item.kind, item.name))
-            observed = observe({**body, "kind": item.kind}) if body else None
-            if item.workflow in failed_workflows:
-                return 0
-            if not self.applied.needs_apply(key, item.applied_hash, observed):
-                return 0
-            manifest = _annotated(item, commit)
-            async with slots:
-                try:
-                    response = await self.api.apply(manifest)
-                except kube.ApiError as error:
-                    if error.status not in (400, 403, 422):
-                        raise
-                    failed_workflows.add(item.workflow)
-                    refused.append(_refused(item, error))
-                    return 0
-            self.applied.remember(key, response)
-            return 1
-
-        # ConfigMaps first, all at once, then the Workflows that mount them.
-        count = 0
-        for kind in ("ConfigMap", "Workflow"):
-            batch = [item for item in desired if item.kind == kind]
-            count += sum(await asyncio.gather(*(apply_one(item) for item in batch)))
-        return count, refused
-
-    async def _delete(self, namespace: str, workflows: list[str], config_maps: list[str]) -> int:
-        count = 0
-        for kind, names in ((kube.WORKFLOW, workflows), (kube.CONFIG_MAP, config_maps)):
-            for name in names:
-                self._deleted.add((kind.kind, namespace, name))
-                if await self.api.delete(kind, namespace, name):
-                    count += 1
-                    logger.info(
-                        "Deleted %s %s/%s: its folder left the source", kind.kind, namespace, name
-                    )
-                else:
-                    self._deleted.discard((kind.kind, namespace, name))
-                self.applied.forget_owner(namespace, {name})
-        return count
-
-    async def _auth(self, installation: _Installation, spec: GitSource) -> git.GitAuth | None:
-        if spec.credentials is None:
-            return None
-        namespace = installation.key[0]
-        secret = await self.api.get(kube.SECRET, namespace, spec.credentials.secret_name)
-        if secret is None:
-            raise _CredentialsError(
-                f"the credentials Secret {spec.credentials.secret_name!r} does not exist in"
-                f" namespace {namespace!r}"
-            )
-        data: dict[str, str] = {}
-        for key, value in (secret.get("data") or {}).items():
-            try:
-                data[key] = base64.b64decode(value).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                raise _CredentialsError(
-                    f"the key {key!r} of Secret {spec.credentials.secret_name!r} is not UTF-8 text"
-                ) from None
-        auth = git.GitAuth.from_secret(data)
-        if not (auth.password or auth.ssh_private_key or auth.known_hosts):
-            raise _CredentialsError(
-                f"the Secret {spec.credentials.secret_name!r} holds none of the keys token,"
-                " password, ssh-privatekey and known_hosts"
-            )
-        return auth
 
     # -- status --------------------------------------------------------------------------------
 
@@ -571,33 +501,13 @@ class SourceController:
 
     async def _sweep(self, selector: str, keep: Mapping[str, str], namespaces: list[str]) -> None:
         try:
-            await self._delete_labelled(None, selector, keep)
+            await self.writer.delete_labelled(None, selector, keep)
         except kube.ApiError as error:
             if error.status != 403:
                 raise
             # An operator allowed only some namespaces sweeps those it knows of.
             for namespace in namespaces:
-                await self._delete_labelled(namespace, selector, keep)
-
-    async def _delete_labelled(
-        self, namespace: str | None, selector: str, keep: Mapping[str, str] | None
-    ) -> None:
-        """Delete objects matching `selector`, except those of a kept source in its namespace."""
-        for kind in (kube.WORKFLOW, kube.CONFIG_MAP):
-            for body in await self.api.list(kind, namespace, label_selector=selector):
-                metadata = body["metadata"]
-                source = (metadata.get("labels") or {}).get(SOURCE_LABEL)
-                if keep is not None and keep.get(source or "") == metadata["namespace"]:
-                    continue
-                self._deleted.add((kind.kind, metadata["namespace"], metadata["name"]))
-                if await self.api.delete(kind, metadata["namespace"], metadata["name"]):
-                    logger.info(
-                        "Deleted %s %s/%s: its source %s is no longer mirrored there",
-                        kind.kind,
-                        metadata["namespace"],
-                        metadata["name"],
-                        source,
-                    )
+                await self.writer.delete_labelled(namespace, selector, keep)
 
     def _spawn(self, work: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(self._guarded(work))
@@ -611,10 +521,6 @@ class SourceController:
             raise
         except Exception:
             logger.exception("Cleaning up mirrored objects failed")
-
-
-class _CredentialsError(Exception):
-    pass
 
 
 def _parse_installation(body: Mapping[str, Any]) -> Installation:
@@ -683,26 +589,6 @@ def _ignored_links(links: tuple[str, ...], path: str) -> list[RepositoryProblem]
         for link in links
         if base is None or PurePosixPath(link).is_relative_to(base)
     ]
-
-
-def _annotated(item: Desired, commit: str) -> dict[str, Any]:
-    """The manifest as sent: with the hash it was rendered with, and for a Workflow the commit."""
-    metadata = dict(item.manifest["metadata"])
-    annotations = {**metadata.get("annotations", {}), APPLIED_HASH_ANNOTATION: item.applied_hash}
-    if item.kind == "Workflow":
-        annotations[SOURCE_COMMIT_ANNOTATION] = commit
-    metadata["annotations"] = annotations
-    return {**item.manifest, "metadata": metadata}
-
-
-def _refused(item: Desired, error: kube.ApiError) -> RepositoryProblem:
-    folder = item.manifest["metadata"].get("annotations", {}).get("orchestrator.dev/source-path")
-    return RepositoryProblem(
-        APPLY_FAILED,
-        folder or "",
-        f"the API server refused {item.kind} {item.name!r}: {error.api_message}",
-        name=item.workflow,
-    )
 
 
 def _installation_selector(key: InstallationKey) -> str:

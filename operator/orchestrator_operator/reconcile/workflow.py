@@ -323,6 +323,9 @@ def _with_probe(availability: Finding, link: InstallationLink | None) -> Finding
 
     The probe is the question the Backstage plugin asks before it offers to run a workflow: a
     Deployment that looks available while the probe fails is not available to its users.
+
+    Limitation: the probe runs once per poll interval, so a runtime that just became available
+    may show the previous probe's failure for up to one interval.
     """
     probe = link.probe if link else None
     if probe is None:
