@@ -61,7 +61,8 @@ def build_repository(path: Path, count: int) -> str:
         shutil.copytree(source, target)
         for definition in [*target.glob("*.sw.yaml"), *target.glob("src/main/resources/*.sw.yaml")]:
             text = definition.read_text()
-            renamed = _TOP_LEVEL_ID.sub(lambda m: f"id: {m.group(1)}-n{index:03d}", text, count=1)
+            suffix = f"-n{index:03d}"
+            renamed = _TOP_LEVEL_ID.sub(lambda m: f"id: {m.group(1)}{suffix}", text, count=1)
             definition.write_text(renamed)
     return create_repository(path)
 
