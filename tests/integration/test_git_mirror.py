@@ -203,11 +203,13 @@ def workflows(k8s: ApiClient, namespace: str) -> dict[str, dict[str, Any]]:
 def wait_for_workflows(
     k8s: ApiClient, namespace: str, names: set[str], timeout: float = 60
 ) -> dict[str, dict[str, Any]]:
-    def matching() -> dict[str, dict[str, Any]] | None:
+    def matching() -> tuple[dict[str, dict[str, Any]]] | None:
         found = workflows(k8s, namespace)
-        return found if set(found) == names else None
+        # In a tuple, so that finding no Workflow at all, when none is wanted, counts.
+        return (found,) if set(found) == names else None
 
-    return wait_for(matching, timeout=timeout, message=f"exactly the Workflows {sorted(names)}")
+    message = f"exactly the Workflows {sorted(names)} in {namespace}"
+    return wait_for(matching, timeout=timeout, message=message)[0]
 
 
 def files_of(workflow: dict[str, Any]) -> dict[str, str]:
@@ -531,3 +533,46 @@ def test_a_source_removed_from_the_spec_takes_its_workflows_with_it(
     wait_for_source(k8s, namespace, name="greeting-only")
     entries = installation(k8s, namespace)["status"]["sources"]
     assert [e["name"] for e in entries] == ["greeting-only"]
+
+
+@pytest.fixture
+def other_namespace(k8s: ApiClient, namespace: str) -> Iterator[str]:
+    """A second namespace, for Workflows mirrored away from their installation."""
+    core = client.CoreV1Api(k8s)
+    name = f"{namespace[:55]}-b"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name)
+
+
+def test_workflows_in_another_namespace_are_labelled_and_cleaned_up_by_label(
+    k8s: ApiClient, namespace: str, other_namespace: str, repository: Repository
+) -> None:
+    elsewhere = source(repository.file_url, path="greeting", targetNamespace=other_namespace)
+    create_installation(k8s, namespace, elsewhere, workflowNamespaces=[other_namespace])
+    wait_for_source(k8s, namespace, commit=repository.head())
+    greeting = wait_for_workflows(k8s, other_namespace, {"greeting"})["greeting"]
+
+    assert "ownerReferences" not in greeting["metadata"]
+    assert greeting["metadata"]["labels"]["orchestrator.dev/installation"] == INSTALLATION
+    assert greeting["metadata"]["labels"]["orchestrator.dev/installation-namespace"] == namespace
+    assert greeting["spec"]["installationRef"] == {"name": INSTALLATION, "namespace": namespace}
+
+    # The installation no longer serves that namespace: reported, and nothing is deleted.
+    patch_installation(k8s, namespace, {"spec": {"workflowNamespaces": []}})
+    wait_for_source(k8s, namespace, reason="InvalidSource")
+    assert set(workflows(k8s, other_namespace)) == {"greeting"}
+
+    # The source leaves the spec: its Workflows leave the other namespace.
+    patch_installation(
+        k8s, namespace, {"spec": {"workflowNamespaces": [other_namespace], "sources": []}}
+    )
+    wait_for_workflows(k8s, other_namespace, set())
+
+    # Back again, then the installation is deleted: no owner reference can collect them there.
+    set_sources(k8s, namespace, elsewhere)
+    wait_for_workflows(k8s, other_namespace, {"greeting"})
+    custom(k8s).delete_namespaced_custom_object(
+        GROUP, VERSION, namespace, "orchestratorinstances", INSTALLATION
+    )
+    wait_for_workflows(k8s, other_namespace, set())

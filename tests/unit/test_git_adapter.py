@@ -332,3 +332,59 @@ def test_the_size_is_watched_while_the_fetch_runs(
 
     assert error.reason == SOURCE_TOO_LARGE
     assert "stopped" in error.message
+
+
+# -- ssh ----------------------------------------------------------------------------------------
+
+
+def test_ssh_checks_host_keys_and_offers_only_the_given_key(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----"
+    auth = GitAuth.from_secret({"ssh-privatekey": key, "known_hosts": "127.0.0.1 ssh-ed25519 AAAA"})
+    seen: dict[str, Any] = {}
+    real = asyncio.create_subprocess_exec
+
+    def look(args: tuple[Any, ...], command: str) -> None:
+        key_file = Path(command.split(" -i ", 1)[1].split()[0])
+        seen.update(
+            args=args,
+            command=command,
+            key_mode=key_file.stat().st_mode & 0o777,
+            key=key_file.read_text(),
+            key_file=key_file,
+        )
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        look(args, kwargs["env"]["GIT_SSH_COMMAND"])
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    client = GitClient(timeout=20, work_dir=str(scratch))
+
+    error = failure(
+        client.resolve(f"ssh://git@127.0.0.1:{closed_port()}/workflows.git", RefSpec(), auth)
+    )
+
+    assert error.reason == REPOSITORY_UNREACHABLE
+    command = seen["command"]
+    for option in (
+        "StrictHostKeyChecking=yes",
+        "BatchMode=yes",
+        "IdentitiesOnly=yes",
+        "IdentityAgent=none",
+        "PasswordAuthentication=no",
+    ):
+        assert option in command
+    assert "UserKnownHostsFile=" in command
+    assert seen["key_mode"] == 0o600
+    assert "not-a-real-key" in seen["key"]
+    assert not any("not-a-real-key" in arg for arg in seen["args"])
+    assert not seen["key_file"].exists()
+    assert os.listdir(scratch) == []
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -235,3 +235,46 @@ def test_the_poller_loop_stops_when_the_installation_goes() -> None:
 
     asyncio.run(go())
     assert calls == [KEY]
+
+
+def test_a_poke_waits_out_the_backoff_but_a_retry_ends_it(standin: StandIn) -> None:
+    index = standin.data_index("sonataflow", "orch-data-index-service")
+    index.failing = 503
+    store = LiveStatus()
+    target = PollTarget(DATA_INDEX, in_cluster=True, workflows=[GREETING])
+
+    async def go() -> None:
+        poller = RunsPoller(
+            client=DataIndexClient(timeout=5),
+            probe=None,
+            store=store,
+            urls=ServiceUrls(template=standin.override_template),
+            interval=1,
+            targets=lambda key: target,
+            workflows_changed=lambda keys: None,
+            installation_changed=lambda key: None,
+        )
+        poller.ensure(KEY)
+        try:
+            for _ in range(250):  # two failures: the next try is then two seconds away
+                if index.requests >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            requests = index.requests
+            assert requests == 2
+            poller.poke(KEY)
+            await asyncio.sleep(0.5)
+            assert index.requests == requests, "a poke cut the backoff short"
+
+            index.failing = None
+            poller.retry(KEY)
+            for _ in range(25):
+                await asyncio.sleep(0.02)
+                if store.reachability[KEY].reachable:
+                    break
+            assert store.reachability[KEY].reachable, "a retry did not end the backoff"
+        finally:
+            await poller.close()
+            await poller.client.close()
+
+    asyncio.run(go())

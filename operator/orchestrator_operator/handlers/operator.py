@@ -24,6 +24,7 @@ from orchestrator_operator.reconcile.poller import RunsPoller
 from orchestrator_operator.reconcile.queue import WorkQueue
 from orchestrator_operator.reconcile.source_controller import SourceController
 from orchestrator_operator.reconcile.workflow_controller import WorkflowController
+from orchestrator_operator.render.folder_loader import warm_up
 from orchestrator_operator.render.workflow import RuntimeDefaults
 
 DOMAIN = "orchestrator.dev"
@@ -161,7 +162,11 @@ def _discovery_pool(processes: int) -> Executor | None:
         return None
     # Spawned rather than forked: a fork of a process that runs threads and an event loop can
     # inherit a lock held by a thread that does not exist in the child.
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    # The workers start now, not during the first sync, which would wait for their imports.
+    for _ in range(processes):
+        pool.submit(warm_up)
+    return pool
 
 
 def _start_metrics(memo: kopf.Memo, logger: Any) -> OperatorMetrics:

@@ -74,7 +74,8 @@ AVAILABLE = "Available"
 NOT_POLLED = "NotPolledYet"
 INSTALLATION_READY = "InstallationReady"
 
-# Fields of the status this controller writes; the rest (sources) belongs to others.
+# Fields of the status this controller writes; the rest belongs to others: `sources` is the
+# source controller's (reconcile/source_controller.py), which merge-patches that key alone.
 OWNED_STATUS_FIELDS = (
     "observedGeneration",
     "conditions",

@@ -34,6 +34,7 @@ from orchestrator_operator.reconcile.conditions import (
     merge_conditions,
 )
 from orchestrator_operator.reconcile.installation import (
+    DATA_INDEX_READY,
     OWNED_STATUS_FIELDS,
     InstallationObserved,
     InstallationPlan,
@@ -66,6 +67,7 @@ from orchestrator_operator.render.workflow import ConsumedSecret
 logger = logging.getLogger(__name__)
 
 INVALID_SPEC = "InvalidSpec"
+APPLY_FAILED = "ApplyFailed"
 INSTALLATION_NOT_FOUND = "InstallationNotFound"
 INSTALLATION_NOT_ALLOWED = "InstallationNotAllowed"
 INSTALLATION_NOT_READY = "InstallationNotReady"
@@ -249,10 +251,20 @@ class InstallationController:
             images=self.images,
         )
 
-        changed = await self._apply_children(installation, plan.children)
-        changed += await self._prune(installation, plan)
+        try:
+            changed = await self._apply_children(installation, plan.children)
+            changed += await self._prune(installation, plan)
+        except kube.ApiError as error:
+            if error.status not in (400, 403, 422):
+                raise
+            # The server refuses what we render: say so, and let the queue retry with backoff.
+            await self._report(
+                body, APPLY_FAILED, f"the API server refused a child object: {error.api_message}"
+            )
+            raise
         self._published[key] = {**(body.get("status") or {}), **plan.status}
         self._tell_linked_workflows(key, installation, plan)
+        self._tell_poller(key, installation, plan, body.get("status") or {})
         if changed:
             # What was just applied changes what the status will say (a rollout starts); the
             # status is written once the children have settled, not before.
@@ -367,8 +379,8 @@ class InstallationController:
     def _tell_linked_workflows(
         self, key: InstallationKey, installation: Installation, plan: InstallationPlan
     ) -> None:
-        """Start, wake or stop polling, and look again at every linked Workflow when what it is
-        offered (endpoints, defaults, admitted namespaces) changed."""
+        """Look again at every linked Workflow when what it is offered (endpoints, defaults,
+        admitted namespaces) changed."""
         offer = json.dumps(
             {
                 "endpoints": plan.status.get("endpoints"),
@@ -384,6 +396,15 @@ class InstallationController:
             for workflow in self.linked_workflows(*key):
                 self.enqueue_workflow(workflow.key)
 
+    def _tell_poller(
+        self,
+        key: InstallationKey,
+        installation: Installation,
+        plan: InstallationPlan,
+        previous: Mapping[str, Any],
+    ) -> None:
+        """Start or stop polling; poll soon when the linked workflows changed, and at once when
+        the Data Index has just become ready (earlier failures only said it was starting)."""
         if self.poller is None:
             return
         if plan.endpoints.data_index_url is None:
@@ -392,7 +413,9 @@ class InstallationController:
             return
         ids = frozenset(w.workflow_id for w in self._admitted(installation))
         self.poller.ensure(key)
-        if self._polled_ids.get(key) not in (None, ids):
+        if _became_true(previous, plan.status, DATA_INDEX_READY):
+            self.poller.retry(key)
+        elif self._polled_ids.get(key) not in (None, ids):
             self.poller.poke(key)
         self._polled_ids[key] = ids
 
@@ -452,11 +475,15 @@ class InstallationController:
         message = "; ".join(
             f"spec.{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
         )
+        await self._report(body, INVALID_SPEC, message)
+
+    async def _report(self, body: Mapping[str, Any], reason: str, message: str) -> None:
+        """Ready=False with `reason`, the other conditions left as they are."""
         generation = body["metadata"].get("generation", 0)
         current = body.get("status") or {}
         ready = merge_conditions(
             current.get("conditions") or [],
-            [Finding(READY, FALSE, INVALID_SPEC, message)],
+            [Finding(READY, FALSE, reason, message)],
             generation,
             self.clock(),
         )
@@ -465,8 +492,8 @@ class InstallationController:
             body, {**current, "observedGeneration": generation, "conditions": [*ready, *others]}
         )
         previous = next((c for c in current.get("conditions") or [] if c["type"] == READY), None)
-        if previous is None or previous.get("reason") != INVALID_SPEC:
-            await self._post_events(body, [EventToPost("Warning", INVALID_SPEC, message)])
+        if previous is None or previous.get("reason") != reason:
+            await self._post_events(body, [EventToPost("Warning", reason, message)])
 
 
 def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
@@ -513,6 +540,12 @@ def linked_workflow_of(
         workflow_id=str(workflow_id or status.get("workflowId") or ""),
         ready=ready is not None and ready.get("status") == TRUE,
     )
+
+
+def _became_true(before: Mapping[str, Any], after: Mapping[str, Any], kind: str) -> bool:
+    was = find(before.get("conditions") or [], kind)
+    now = find(after.get("conditions") or [], kind)
+    return now is not None and now.get("status") == TRUE and (was or {}).get("status") != TRUE
 
 
 def _newer(body: Mapping[str, Any], than: Mapping[str, Any] | None) -> bool:

@@ -85,6 +85,8 @@ class RunsPoller:
         self.clock = clock
         self._tasks: dict[InstallationKey, asyncio.Task[None]] = {}
         self._wake: dict[InstallationKey, asyncio.Event] = {}
+        # Installations whose backoff ends at the next wake: their Data Index just came up.
+        self._retry_now: set[InstallationKey] = set()
 
     def ensure(self, key: InstallationKey) -> None:
         """Poll this installation from now on, starting at once if it was not polled yet."""
@@ -99,9 +101,17 @@ class RunsPoller:
         if key in self._wake:
             self._wake[key].set()
 
+    def retry(self, key: InstallationKey) -> None:
+        """Poll soon even while backing off: the Data Index has just become ready, and the
+        failures so far only said that it was still starting."""
+        if key in self._wake:
+            self._retry_now.add(key)
+            self._wake[key].set()
+
     def stop(self, key: InstallationKey) -> None:
         task = self._tasks.pop(key, None)
         self._wake.pop(key, None)
+        self._retry_now.discard(key)
         if task is not None:
             task.cancel()
         self.store.forget_installation(key)
@@ -135,12 +145,22 @@ class RunsPoller:
                 logger.exception("Polling OrchestratorInstance %s/%s failed", *key)
                 succeeded = False
             failures = 0 if succeeded else failures + 1
-            await self._pause(wake, failures, time.monotonic() - started)
+            await self._pause(key, wake, failures, time.monotonic() - started)
+            if key in self._retry_now:
+                self._retry_now.discard(key)
+                failures = 0
 
-    async def _pause(self, wake: asyncio.Event, failures: int, spent: float) -> None:
+    async def _pause(
+        self, key: InstallationKey, wake: asyncio.Event, failures: int, spent: float
+    ) -> None:
         if failures:
-            # Backing off: a poke must not bring the next try forward.
-            await asyncio.sleep(retry_delay(self.interval, failures))
+            # Backing off: a poke must not bring the next try forward, only a retry.
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + retry_delay(self.interval, failures)
+            while key not in self._retry_now and (remaining := deadline - loop.time()) > 0:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=remaining)
             return
         # The first part of the pause cannot be cut short, so that a burst of pokes costs one
         # poll; the rest ends early when poked.

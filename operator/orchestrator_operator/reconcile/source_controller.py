@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -172,7 +173,7 @@ class SourceController:
         self._sweep_if_needed(known)
         if removed or not wanted:
             # The entries of removed sources leave status.sources.
-            self._spawn(self._write_status(known))
+            self._spawn(lambda: self._write_status(known))
         if not wanted:
             self._installations.pop(key, None)
 
@@ -257,12 +258,13 @@ class SourceController:
             return
         # Owner references take the Workflows of the installation's namespace with it; those
         # of other namespaces carry labels only, and are deleted here.
+        # Limitation: an installation deleted while the operator is not running leaves its
+        # Workflows in other namespaces behind; delete them by their installation label.
         namespace, name = key
-        for spec in installation.model.spec.sources:
-            target = spec.target_namespace or namespace
-            if target != namespace:
-                selector = _installation_selector(key)
-                self._spawn(self.writer.delete_labelled(target, selector, keep=None))
+        selector = _installation_selector(key)
+        targets = {spec.target_namespace or namespace for spec in installation.model.spec.sources}
+        for target in sorted(targets - {namespace}):
+            self._spawn(functools.partial(self.writer.delete_labelled, target, selector, None))
         logger.info("OrchestratorInstance %s/%s is gone; its sources stopped", namespace, name)
 
     async def _run(self, source: _Source) -> None:
@@ -306,7 +308,13 @@ class SourceController:
     # -- one sync ------------------------------------------------------------------------------
 
     async def sync(self, source: _Source, force: bool) -> bool:
-        """One poll of a source; True when it ended with the commit mirrored."""
+        """One poll of a source; True when it ended with the commit mirrored.
+
+        Limitation: a poll that finds the commit unchanged looks no further, so a mirrored
+        Workflow or ConfigMap edited by hand keeps the edit until the next commit or sync-now
+        (one deleted by hand comes back at once: its deletion is watched). A source pinned to
+        a commit is not asked for again at all while that commit is mirrored.
+        """
         installation = self._installations.get(source.key[:2])
         if installation is None:
             return True
@@ -377,6 +385,7 @@ class SourceController:
             commit = tree.commit
             links = _ignored_links(tree.symlinks, spec.path)
 
+        read = time.monotonic()
         mirrored, problems = await asyncio.to_thread(render_discovery, discovery, target)
         existing = await self.writer.existing(target)
         plan = await asyncio.to_thread(
@@ -393,7 +402,8 @@ class SourceController:
         )
         logger.info(
             "Source %s of OrchestratorInstance %s/%s: commit %s, %d workflows, %d objects"
-            " applied, %d deleted, %d problems; %d folders read, %d unchanged; %.1f s",
+            " applied, %d deleted, %d problems; %d folders read, %d unchanged; fetched and"
+            " read in %.1f s, applied in %.1f s",
             *_who(source),
             commit[:12],
             plan.workflows,
@@ -402,7 +412,8 @@ class SourceController:
             len(plan.problems) + len(refused),
             source.discovered.read,
             source.discovered.reused,
-            time.monotonic() - started,
+            read - started,
+            time.monotonic() - read,
         )
         return SyncOutcome(
             commit=commit,
@@ -497,7 +508,7 @@ class SourceController:
         installation.swept = targets
         selector = _installation_selector(installation.key)
         namespaces = sorted({namespace, *targets.values()})
-        self._spawn(self._sweep(selector, targets, namespaces))
+        self._spawn(lambda: self._sweep(selector, targets, namespaces))
 
     async def _sweep(self, selector: str, keep: Mapping[str, str], namespaces: list[str]) -> None:
         try:
@@ -509,14 +520,16 @@ class SourceController:
             for namespace in namespaces:
                 await self.writer.delete_labelled(namespace, selector, keep)
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run work beside the source tasks; it starts inside the task, so that a task cancelled
+        before it ran leaves no coroutine behind."""
         task: asyncio.Task[None] = asyncio.create_task(self._guarded(work))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _guarded(self, work: Any) -> None:
+    async def _guarded(self, work: Callable[[], Awaitable[None]]) -> None:
         try:
-            await work
+            await work()
         except asyncio.CancelledError:
             raise
         except Exception:

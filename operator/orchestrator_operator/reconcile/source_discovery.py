@@ -5,6 +5,9 @@ hundred kilobytes), which is most of a sync's work. Each source keeps what its l
 loaded, by a digest of the files each loading may read; a commit that changes one folder loads
 that folder alone. Loadings that are needed run in a process pool when the operator has one,
 so that a first sync of many folders uses more than one core, and otherwise in a thread.
+
+Limitation: what the cache keeps is the content of every workflow of the source, so the
+operator holds about the size of each repository's workflow folders in memory between polls.
 """
 
 from __future__ import annotations
@@ -53,7 +56,14 @@ async def discover_checkout(
     layout = await asyncio.to_thread(find_candidates, root, path)
     digests = await asyncio.to_thread(candidate_digests, root, layout)
     needed = [c for c in layout.candidates if digests[c] not in cache.loaded]
-    results = await asyncio.gather(*(_load(root, candidate, executor) for candidate in needed))
+    try:
+        results = await asyncio.gather(*(_load(root, c, executor) for c in needed))
+    except BrokenProcessPool:
+        # A worker died (killed for its memory, most likely): this discovery reads in threads.
+        logger.warning(
+            "The discovery process pool broke; reading %d folders in threads", len(needed)
+        )
+        results = await asyncio.gather(*(_load(root, c, None) for c in needed))
 
     fresh: Mapping[str, Loaded] = {
         **{digests[c]: cache.loaded[digests[c]] for c in layout.candidates if c not in needed},
@@ -68,9 +78,5 @@ async def discover_checkout(
 async def _load(root: Path, candidate: Candidate, executor: Executor | None) -> Loaded:
     if executor is not None:
         loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(executor, load_candidate, root, candidate, False)
-        except BrokenProcessPool:
-            # A worker died (killed for memory, most likely); this loading runs here instead.
-            logger.warning("The discovery process pool broke; loading %s in a thread", root)
+        return await loop.run_in_executor(executor, load_candidate, root, candidate, False)
     return await asyncio.to_thread(load_candidate, root, candidate, False)

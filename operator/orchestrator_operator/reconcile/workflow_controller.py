@@ -154,8 +154,11 @@ class WorkflowController:
                 self.queue.add_after((namespace, name), SETTLE_SECONDS * 2)
                 return
 
-        await self._write_status(body, plan.status)
+        wrote = await self._write_status(body, plan.status)
         await self._post_events(body, plan.events)
+        if not wrote:
+            # Nothing changed: the Workflow has settled, and its body need not stay in memory.
+            self._recent.pop((namespace, name), None)
 
     async def _observe(self, workflow: Workflow, body: Mapping[str, Any]) -> Observed:
         namespace = workflow.namespace
@@ -237,7 +240,8 @@ class WorkflowController:
         )
         return True
 
-    async def _write_status(self, body: Mapping[str, Any], desired: dict[str, Any]) -> None:
+    async def _write_status(self, body: Mapping[str, Any], desired: dict[str, Any]) -> bool:
+        """Patch what differs; return whether anything did."""
         current = body.get("status") or {}
         patch = {key: value for key, value in desired.items() if current.get(key) != value}
         # Fields we set before and no longer mean are removed; fields others own stay.
@@ -249,7 +253,7 @@ class WorkflowController:
             # named to be removed.
             patch["runs"] = {**dict.fromkeys(current["runs"]), **patch["runs"]}
         if not patch:
-            return
+            return False
         metadata = body["metadata"]
         updated = await self.api.patch_status(
             kube.WORKFLOW, metadata["namespace"], metadata["name"], patch
@@ -259,6 +263,7 @@ class WorkflowController:
         key = (metadata["namespace"], metadata["name"])
         if key in self._recent:
             self._recent[key] = (time.monotonic(), updated)
+        return True
 
     async def _post_events(self, body: Mapping[str, Any], events: Iterable[EventToPost]) -> None:
         for event in events:

@@ -68,6 +68,11 @@ def load_candidate(repository: Path, candidate: Candidate, report_missing: bool 
     return item, warnings
 
 
+def warm_up() -> None:
+    """Nothing: a process that runs it has imported what loading needs, ahead of the first
+    repository."""
+
+
 def name_problem(workflow_id: str, where: str) -> RepositoryProblem | None:
     """Why a definition's id cannot name a Workflow, or None."""
     name = workflow_id.lower()

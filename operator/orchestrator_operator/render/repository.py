@@ -11,6 +11,9 @@ The Kubernetes name of a workflow is its definition's id in lower case, as Sonat
 it; an id that is not a DNS-1035 label of at most 49 characters after lower-casing is
 reported, and so are two folders whose ids give one name: neither of those is mirrored.
 
+Limitation: in a flat folder, a definition that calls another definition of the folder as a
+sub-flow does not get it among its files; each definition is a workflow of its own.
+
 Discovery runs in three steps so that a caller can keep and spread the costly middle one:
 `find_candidates` lists the places that hold workflows, `load_candidate` reads one of them
 (the only step that parses definitions and resource files), and `assemble` puts the results
