@@ -133,15 +133,22 @@ def mirror_writes(plane: LocalControlPlane, mark: Any) -> Counter[str]:
     return writes
 
 
+class _Lines(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 class InProcess:
     """The source controller alone, in this process, fed the installation as a watch would."""
 
     def __init__(self, plane: LocalControlPlane, processes: int) -> None:
         self.loop = asyncio.new_event_loop()
         self.lines: list[str] = []
-        handler = logging.Handler()
-        handler.emit = lambda record: self.lines.append(record.getMessage())  # type: ignore[method-assign]
-        logging.getLogger("orchestrator_operator").addHandler(handler)
+        logging.getLogger("orchestrator_operator").addHandler(_Lines(self.lines))
         logging.getLogger("orchestrator_operator").setLevel(logging.INFO)
         kubeconfig = plane.mint_kubeconfig(OPERATOR_USER, ["system:masters"])
         self.api = KubeApi(_credentials(kubeconfig), field_manager="orchestrator-operator")

@@ -3,9 +3,13 @@
 
 Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on loopback
 (kwok stands in for kubelets: pods are marked Running, no container is pulled or run), starts
-the operator as its own process, applies Workflows made from the real workflow folders in
-tests/fixtures, prints their status as `kubectl get swf` would, and stops everything again
-(or keeps it running with --keep-running).
+the operator as its own process, applies an installation (OrchestratorInstance) and Workflows
+made from the real workflow folders in tests/fixtures, linked to it, prints their status as
+`kubectl get` would, and stops everything again (or keeps it running with --keep-running).
+
+No Data Index runs in this cluster, so a stand-in answers in its place: a small GraphQL server
+on the real Data Index schema (tests/standins/data_index.py), seeded with a few runs. The
+operator is told to send its calls to in-cluster services there.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from standins.data_index import StandIn  # noqa: E402
+
 from orchestrator_operator.definition.folder import load_workflow_folder
 from orchestrator_operator.localcluster import LocalControlPlane
 from orchestrator_operator.render.folder import workflow_manifest
@@ -34,7 +42,15 @@ from orchestrator_operator.render.folder import workflow_manifest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "rhdh-serverless-workflows"
 NAMESPACE = "quickstart"
+INSTALLATION = "orchestrator"
 GROUP, VERSION, PLURAL = "orchestrator.dev", "v1alpha1", "workflows"
+INSTALLATIONS = "orchestratorinstances"
+# Runs the stand-in Data Index reports, by workflow id: state -> count.
+SEEDED_RUNS = {
+    "greeting": {"COMPLETED": 3, "ERROR": 1, "ACTIVE": 1},
+    "create-ocp-project": {"COMPLETED": 2, "ABORTED": 1},
+    "ticketEscalation": {"ACTIVE": 2},
+}
 FOLDERS = ["greeting", "create-ocp-project", "escalation", "modify-vm-resources", "list-users"]
 # Placeholder values for the keys the workflows' secret.properties list. Real ones would come
 # from the team's secret store; these only let the runtimes start.
@@ -52,14 +68,25 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-quickstart-"))
     print("Starting the local control plane (first run builds it from the Go module proxy)...")
-    with LocalControlPlane(crds=sorted((ROOT / "crds").glob("*.yaml"))) as plane:
+    with (
+        LocalControlPlane(crds=sorted((ROOT / "crds").glob("*.yaml"))) as plane,
+        StandIn() as standin,
+    ):
         print(f"  ready in {plane.started_in:.1f}s; kubeconfig {plane.kubeconfig}")
+        seed_data_index(standin)
+        print(f"  stand-in Data Index (not the real service) at {standin.url}")
         operator_kubeconfig = plane.mint_kubeconfig("orchestrator-operator", ["system:masters"])
-        with running_operator(operator_kubeconfig, work / "operator.log"):
+        env = {
+            "ORCHESTRATOR_OPERATOR_SERVICE_URL_OVERRIDE": standin.override_template,
+            "ORCHESTRATOR_OPERATOR_DATA_INDEX_POLL_SECONDS": "2",
+        }
+        with running_operator(operator_kubeconfig, work / "operator.log", env):
             api = config.new_client_from_config(config_file=str(plane.kubeconfig))
+            apply_installation(api)
             names = apply_workflows(api)
             wait_until_settled(api, names, args.timeout)
             print_table(api)
+            print_installation(api)
             if args.keep_running:
                 print(f"\nexport KUBECONFIG={plane.kubeconfig}")
                 print(f"Operator log: {work / 'operator.log'}. Ctrl-C stops everything.")
@@ -70,12 +97,14 @@ def main() -> int:
 
 
 @contextlib.contextmanager
-def running_operator(kubeconfig: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def running_operator(
+    kubeconfig: Path, log_path: Path, settings: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     print("Starting the operator...")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **settings, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator_operator", "run"],
+            [sys.executable, "-m", "orchestrator_operator", "run", "--metrics-addr", "0"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -95,14 +124,40 @@ def running_operator(kubeconfig: Path, log_path: Path) -> Iterator[subprocess.Po
         process.wait(timeout=30)
 
 
-def apply_workflows(api: client.ApiClient) -> list[str]:
+def seed_data_index(standin: StandIn) -> None:
+    data_index = standin.data_index(NAMESPACE, f"{INSTALLATION}-data-index-service")
+    for workflow_id, runs in SEEDED_RUNS.items():
+        data_index.register(workflow_id)
+        for state, count in runs.items():
+            data_index.add_runs(workflow_id, state, count)
+
+
+def apply_installation(api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
     with contextlib.suppress(ApiException):
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+    installation = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "OrchestratorInstance",
+        "metadata": {"name": INSTALLATION, "namespace": NAMESPACE},
+        "spec": {"dataIndex": {}, "jobsService": {}},
+    }
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, INSTALLATIONS, installation
+    )
+    print(f"  applied OrchestratorInstance {INSTALLATION}: Data Index and Jobs Service")
+
+
+def apply_workflows(api: client.ApiClient) -> list[str]:
+    core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
     names: list[str] = []
     for folder in FOLDERS:
-        manifest = workflow_manifest(load_workflow_folder(FIXTURES / folder), namespace=NAMESPACE)
+        manifest = workflow_manifest(
+            load_workflow_folder(FIXTURES / folder),
+            namespace=NAMESPACE,
+            installation={"name": INSTALLATION},
+        )
         for secret in manifest["spec"].get("secrets", []):
             data = {key: base64.b64encode(PLACEHOLDER).decode() for key in secret["keys"]}
             core.create_namespaced_secret(
@@ -113,7 +168,11 @@ def apply_workflows(api: client.ApiClient) -> list[str]:
         names.append(manifest["metadata"]["name"])
         print(f"  applied Workflow {manifest['metadata']['name']} from {folder}/")
 
-    broken = workflow_manifest(load_workflow_folder(FIXTURES / "greeting"), namespace=NAMESPACE)
+    broken = workflow_manifest(
+        load_workflow_folder(FIXTURES / "greeting"),
+        namespace=NAMESPACE,
+        installation={"name": INSTALLATION},
+    )
     broken["metadata"]["name"] = "greeting-broken"
     broken["spec"]["definition"] = json.loads(json.dumps(broken["spec"]["definition"]))
     broken["spec"]["definition"]["states"][1]["transition"] = "GreetInKlingon"
@@ -132,13 +191,18 @@ def wait_until_settled(api: client.ApiClient, names: list[str], timeout: float) 
         settled = [
             item["metadata"]["name"]
             for item in items
-            if _ready(item).get("status") == "True"
+            if (_ready(item).get("status") == "True" and _has_runs_if_seeded(item))
             or _ready(item).get("reason") in {"InvalidStateGraph", "InvalidDefinition"}
         ]
         if set(names) <= set(settled):
             return
         time.sleep(1)
     print(f"  not all settled within {timeout:.0f}s")
+
+
+def _has_runs_if_seeded(item: dict[str, Any]) -> bool:
+    workflow_id = (item.get("status") or {}).get("workflowId")
+    return workflow_id not in SEEDED_RUNS or bool((item["status"].get("runs") or {}).get("counts"))
 
 
 def _ready(item: dict[str, Any]) -> dict[str, Any]:
@@ -152,9 +216,12 @@ def print_table(api: client.ApiClient) -> None:
     items = client.CustomObjectsApi(api).list_namespaced_custom_object(
         GROUP, VERSION, NAMESPACE, PLURAL
     )["items"]
-    rows = [("NAME", "READY", "REASON", "PROFILE", "URL")]
+    rows = [("NAME", "READY", "REASON", "PROFILE", "URL", "RUNS (done/active/error)", "LAST RUN")]
     for item in sorted(items, key=lambda i: i["metadata"]["name"]):
         ready = _ready(item)
+        runs = (item.get("status") or {}).get("runs") or {}
+        counts = runs.get("counts") or {}
+        last = runs.get("lastRun") or {}
         rows.append(
             (
                 item["metadata"]["name"],
@@ -162,16 +229,41 @@ def print_table(api: client.ApiClient) -> None:
                 ready.get("reason", ""),
                 item["spec"].get("profile", ""),
                 (item.get("status") or {}).get("url", ""),
+                f"{counts.get('completed', 0)}/{counts.get('active', 0)}/{counts.get('error', 0)}"
+                if counts
+                else "-",
+                f"{last.get('state', '')} {last.get('start', '')}".strip() or "-",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    print(f"\n$ kubectl get swf -n {NAMESPACE}")
-    for row in rows:
-        print("   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    print(f"\n$ kubectl get swf -n {NAMESPACE}   (runs from the stand-in Data Index)")
+    print_rows(rows)
     for item in items:
         ready = _ready(item)
         if ready.get("status") != "True":
             print(f"\n{item['metadata']['name']}: {ready.get('reason')}: {ready.get('message')}")
+
+
+def print_rows(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("   ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def print_installation(api: client.ApiClient) -> None:
+    item = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, INSTALLATIONS, INSTALLATION
+    )
+    status = item.get("status") or {}
+    print(f"\n$ kubectl get orch -n {NAMESPACE}")
+    rows = [("NAME", "CONDITION", "STATUS", "REASON")]
+    for condition in status.get("conditions", []):
+        rows.append(
+            (INSTALLATION, condition["type"], condition["status"], condition.get("reason", ""))
+        )
+    print_rows(rows)
+    endpoints = status.get("endpoints") or {}
+    for name, url in endpoints.items():
+        print(f"  endpoint {name}: {url}")
 
 
 if __name__ == "__main__":

@@ -395,8 +395,17 @@ def test_a_token_opens_a_private_repository_and_a_wrong_one_leaks_nowhere(
     assert {n: w["metadata"]["uid"] for n, w in after.items()} == {
         n: w["metadata"]["uid"] for n, w in before.items()
     }
+    # The Event follows the status write.
+    events = wait_for(
+        lambda: [
+            e
+            for e in client.CoreV1Api(k8s).list_namespaced_event(namespace).items
+            if e.reason == "AuthenticationFailed"
+        ],
+        timeout=30,
+        message="an AuthenticationFailed Event",
+    )
     events = client.CoreV1Api(k8s).list_namespaced_event(namespace).items
-    assert any(event.reason == "AuthenticationFailed" for event in events)
     places = {
         "operator log": operator.log(),
         "events": json.dumps([e.to_dict() for e in events], default=str),

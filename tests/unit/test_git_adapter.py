@@ -31,6 +31,7 @@ from orchestrator_operator.localcluster.git_server import (
     commit_all,
     create_repository,
     git,
+    serve_fixture_repository,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rhdh-serverless-workflows"
@@ -388,3 +389,11 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_the_quick_start_serves_the_fixture_repository(tmp_path: Path, scratch: Path) -> None:
+    with serve_fixture_repository(FIXTURES, tmp_path / "served") as (server, url):
+        client = https_client(server, scratch)
+        commit = asyncio.run(client.resolve(url, RefSpec()))
+
+    assert commit == git(tmp_path / "served" / "workflows", "rev-parse", "HEAD")

@@ -7,8 +7,10 @@ import urllib.error
 import urllib.request
 
 import pytest
+from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
+from orchestrator_operator.cli import main
 from orchestrator_operator.metrics import OperatorMetrics, parse_address
 from orchestrator_operator.reconcile.queue import Backoff, WorkQueue
 
@@ -180,3 +182,11 @@ def test_metrics_address_forms(text: str, expected: tuple[str, int] | None) -> N
 def test_malformed_metrics_addresses_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_address(text)
+
+
+def test_the_run_command_refuses_a_malformed_metrics_address_before_starting() -> None:
+    result = CliRunner().invoke(main, ["run", "--metrics-addr", "localhost"])
+
+    assert result.exit_code == 2
+    assert "--metrics-addr" in result.output
+    assert "expected host:port or 0" in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import yaml
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from orchestrator_operator.cli import main
 REPOSITORY = Path(__file__).resolve().parents[1] / "fixtures" / "rhdh-serverless-workflows"
 
 
-def _render(*args: str) -> tuple[int, list[dict[str, object]], str]:
+def _render(*args: str) -> tuple[int, list[dict[str, Any]], str]:
     result = CliRunner().invoke(main, ["render", *args])
     documents = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
     return result.exit_code, documents, result.stderr
@@ -24,7 +25,7 @@ def test_a_repository_prints_every_workflow_and_the_config_map_of_its_large_file
     status, documents, errors = _render("--repo", str(REPOSITORY), "-n", "team-a")
 
     assert status == 0, errors
-    kinds = sorted((doc["kind"], doc["metadata"]["name"]) for doc in documents)  # type: ignore[index]
+    kinds = sorted((doc["kind"], doc["metadata"]["name"]) for doc in documents)
     assert ("ConfigMap", "modify-vm-resources-source-specs") in kinds
     assert [name for kind, name in kinds if kind == "Workflow"] == sorted(
         [
@@ -39,7 +40,7 @@ def test_a_repository_prints_every_workflow_and_the_config_map_of_its_large_file
             "patch-k8s-resource",
         ]
     )
-    assert all("ownerReferences" not in doc["metadata"] for doc in documents)  # type: ignore[operator]
+    assert all("ownerReferences" not in doc["metadata"] for doc in documents)
     assert errors == ""
 
 
@@ -47,7 +48,7 @@ def test_one_folder_of_a_repository() -> None:
     status, documents, _ = _render("--repo", str(REPOSITORY), "--path", "greeting")
 
     assert status == 0
-    assert [doc["metadata"]["name"] for doc in documents] == ["greeting"]  # type: ignore[index]
+    assert [doc["metadata"]["name"] for doc in documents] == ["greeting"]
 
 
 def test_problems_go_to_stderr_and_fail_the_command(tmp_path: Path) -> None:
@@ -59,7 +60,7 @@ def test_problems_go_to_stderr_and_fail_the_command(tmp_path: Path) -> None:
     status, documents, errors = _render("--repo", str(copy))
 
     assert status == 1
-    assert "greeting" not in [doc["metadata"]["name"] for doc in documents]  # type: ignore[index]
+    assert "greeting" not in [doc["metadata"]["name"] for doc in documents]
     assert "error: DuplicateWorkflowId: the folders greeting, greeting-copy" in errors
     assert "warning: MissingResourceFile: azure: the workflow refers to" in errors
 

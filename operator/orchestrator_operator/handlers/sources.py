@@ -16,7 +16,17 @@ VERSION = "v1alpha1"
 MIRRORED = {SOURCE_LABEL: kopf.PRESENT}
 
 
-@kopf.on.event(GROUP, VERSION, "orchestratorinstances")
+def _with_sources(
+    spec: kopf.Spec, status: kopf.Status, namespace: str | None, name: str, memo: Any, **_: Any
+) -> bool:
+    """Installations with sources, and those whose sources are still to be cleaned up."""
+    state: OperatorState = memo.state
+    if spec.get("sources") or status.get("sources"):
+        return True
+    return bool(state.sources and state.sources.tracks(namespace or "", name))
+
+
+@kopf.on.event(GROUP, VERSION, "orchestratorinstances", when=_with_sources)
 async def source_installation_event(
     event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any
 ) -> None:

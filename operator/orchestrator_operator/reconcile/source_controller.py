@@ -221,6 +221,10 @@ class SourceController:
     def known(self) -> list[SourceKey]:
         return list(self._sources)
 
+    def tracks(self, namespace: str, name: str) -> bool:
+        """Whether this installation has sources running or being cleaned up here."""
+        return (namespace, name) in self._installations
+
     # -- source tasks --------------------------------------------------------------------------
 
     def _source_changed(self, installation: _Installation, spec: GitSource, force: bool) -> None:
