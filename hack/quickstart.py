@@ -33,16 +33,18 @@ from kubernetes.client.exceptions import ApiException
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from standins.data_index import StandIn  # noqa: E402
-
 from orchestrator_operator.definition.folder import load_workflow_folder
 from orchestrator_operator.localcluster import LocalControlPlane
+from orchestrator_operator.localcluster.git_server import serve_fixture_repository
 from orchestrator_operator.render.folder import workflow_manifest
+from standins.data_index import StandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "rhdh-serverless-workflows"
 NAMESPACE = "quickstart"
 INSTALLATION = "orchestrator"
+MIRROR_NAMESPACE = "quickstart-git"
+MIRROR_INSTALLATION = "mirror"
 GROUP, VERSION, PLURAL = "orchestrator.dev", "v1alpha1", "workflows"
 INSTALLATIONS = "orchestratorinstances"
 # Runs the stand-in Data Index reports, by workflow id: state -> count.
@@ -71,22 +73,28 @@ def main() -> int:
     with (
         LocalControlPlane(crds=sorted((ROOT / "crds").glob("*.yaml"))) as plane,
         StandIn() as standin,
+        serve_fixture_repository(FIXTURES, work / "git") as (git_server, repository_url),
     ):
         print(f"  ready in {plane.started_in:.1f}s; kubeconfig {plane.kubeconfig}")
         seed_data_index(standin)
         print(f"  stand-in Data Index (not the real service) at {standin.url}")
+        print(f"  the fixture repository, served over HTTPS at {repository_url}")
         operator_kubeconfig = plane.mint_kubeconfig("orchestrator-operator", ["system:masters"])
         env = {
             "ORCHESTRATOR_OPERATOR_SERVICE_URL_OVERRIDE": standin.override_template,
             "ORCHESTRATOR_OPERATOR_DATA_INDEX_POLL_SECONDS": "2",
+            "ORCHESTRATOR_OPERATOR_GIT_CA_FILE": str(git_server.ca_file),
         }
         with running_operator(operator_kubeconfig, work / "operator.log", env):
             api = config.new_client_from_config(config_file=str(plane.kubeconfig))
             apply_installation(api)
-            names = apply_workflows(api)
+            names = apply_workflows(api, standin)
+            apply_mirror(api, repository_url)
             wait_until_settled(api, names, args.timeout)
             print_table(api)
             print_installation(api)
+            wait_until_mirrored(api, args.timeout)
+            print_mirror(api)
             if args.keep_running:
                 print(f"\nexport KUBECONFIG={plane.kubeconfig}")
                 print(f"Operator log: {work / 'operator.log'}. Ctrl-C stops everything.")
@@ -148,7 +156,7 @@ def apply_installation(api: client.ApiClient) -> None:
     print(f"  applied OrchestratorInstance {INSTALLATION}: Data Index and Jobs Service")
 
 
-def apply_workflows(api: client.ApiClient) -> list[str]:
+def apply_workflows(api: client.ApiClient, standin: StandIn) -> list[str]:
     core = client.CoreV1Api(api)
     custom = client.CustomObjectsApi(api)
     names: list[str] = []
@@ -166,6 +174,9 @@ def apply_workflows(api: client.ApiClient) -> list[str]:
             )
         custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, manifest)
         names.append(manifest["metadata"]["name"])
+        # The runtime's management endpoint, which the operator probes, answers here too.
+        runtime = standin.runtime(NAMESPACE, manifest["metadata"]["name"])
+        runtime.workflow_ids.add(manifest["spec"]["definition"]["id"])
         print(f"  applied Workflow {manifest['metadata']['name']} from {folder}/")
 
     broken = workflow_manifest(
@@ -241,6 +252,83 @@ def print_table(api: client.ApiClient) -> None:
         ready = _ready(item)
         if ready.get("status") != "True":
             print(f"\n{item['metadata']['name']}: {ready.get('reason')}: {ready.get('message')}")
+
+
+def apply_mirror(api: client.ApiClient, repository_url: str) -> None:
+    with contextlib.suppress(ApiException):
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=MIRROR_NAMESPACE))
+        )
+    installation = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "OrchestratorInstance",
+        "metadata": {"name": MIRROR_INSTALLATION, "namespace": MIRROR_NAMESPACE},
+        "spec": {
+            "dataIndex": {"enabled": False},
+            "jobsService": {"enabled": False},
+            "sources": [
+                {
+                    "name": "rhdh",
+                    "url": repository_url,
+                    "ref": {"branch": "main"},
+                    "pollInterval": "30s",
+                }
+            ],
+        },
+    }
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, MIRROR_NAMESPACE, INSTALLATIONS, installation
+    )
+    print(f"  applied OrchestratorInstance {MIRROR_NAMESPACE}/{MIRROR_INSTALLATION}: git source")
+
+
+def wait_until_mirrored(api: client.ApiClient, timeout: float) -> None:
+    custom = client.CustomObjectsApi(api)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        item = custom.get_namespaced_custom_object(
+            GROUP, VERSION, MIRROR_NAMESPACE, INSTALLATIONS, MIRROR_INSTALLATION
+        )
+        sources = (item.get("status") or {}).get("sources") or []
+        if sources and sources[0].get("commit"):
+            return
+        time.sleep(1)
+    print(f"  the git source did not sync within {timeout:.0f}s")
+
+
+def print_mirror(api: client.ApiClient) -> None:
+    custom = client.CustomObjectsApi(api)
+    item = custom.get_namespaced_custom_object(
+        GROUP, VERSION, MIRROR_NAMESPACE, INSTALLATIONS, MIRROR_INSTALLATION
+    )
+    print(f"\nGit source of {MIRROR_NAMESPACE}/{MIRROR_INSTALLATION}:")
+    for source in (item.get("status") or {}).get("sources") or []:
+        synced = next((c for c in source.get("conditions", []) if c["type"] == "SourceSynced"), {})
+        print(
+            f"  {source['name']}: commit {str(source.get('commit'))[:12]},"
+            f" {source.get('workflows', 0)} workflows, SourceSynced={synced.get('status')}"
+            f" ({synced.get('reason')})"
+        )
+    workflows = custom.list_namespaced_custom_object(GROUP, VERSION, MIRROR_NAMESPACE, PLURAL)
+    rows = [("NAME", "READY", "REASON", "SOURCE PATH", "REVISION")]
+    for workflow in sorted(workflows["items"], key=lambda w: w["metadata"]["name"]):
+        annotations = workflow["metadata"].get("annotations") or {}
+        ready = _ready(workflow)
+        rows.append(
+            (
+                workflow["metadata"]["name"],
+                ready.get("status", ""),
+                ready.get("reason", ""),
+                annotations.get("orchestrator.dev/source-path", ""),
+                annotations.get("orchestrator.dev/source-commit", "")[:12],
+            )
+        )
+    print(f"\n$ kubectl get swf -n {MIRROR_NAMESPACE}   (mirrored from git)")
+    print_rows(rows)
+    print(
+        "  (Workflows whose secret.properties lists keys wait for a Secret <name>-secrets"
+        " holding them: SecretNotFound until one is created.)"
+    )
 
 
 def print_rows(rows: list[tuple[str, ...]]) -> None:

@@ -44,8 +44,10 @@ class OperatorConfig:
     # Git commands running at once, over all sources.
     git_concurrency: int = 4
     # Processes that read workflow folders of git sources (0: threads of the operator's own
-    # process). Reading parses every definition and OpenAPI file of a changed folder.
-    discovery_processes: int = 2
+    # process). Reading parses every definition and OpenAPI file of a changed folder; each
+    # process costs about 50 MB, so the default keeps the operator to one process and large
+    # repositories can buy speed with memory.
+    discovery_processes: int = 0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:

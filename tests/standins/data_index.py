@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -216,6 +217,16 @@ class Runtime:
     probes: int = 0
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up mid-request (an operator stopping) are not worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class StandIn:
     """The HTTP server and what it serves; start() and stop() it, or use it as a context."""
 
@@ -258,7 +269,7 @@ class StandIn:
 
     def start(self) -> StandIn:
         handler = type("Handler", (_Handler,), {"standin": self})
-        self._server = ThreadingHTTPServer((self._host, self._port), handler)
+        self._server = _QuietServer((self._host, self._port), handler)
         self._server.daemon_threads = True
         self._port = int(self._server.server_address[1])
         self._thread = threading.Thread(
