@@ -66,8 +66,7 @@ def _quiet_watch_handlers(record: logging.LogRecord) -> bool:
     return not (record.levelno <= logging.INFO and str(record.msg).startswith("Handler "))
 
 
-@kopf.on.login()
-def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
     """The same credentials serve kopf's watches and our own requests."""
     info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
     if info is None:
@@ -75,10 +74,15 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     return info
 
 
+@kopf.on.login()
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    return connection_info(**kwargs)
+
+
 @kopf.on.startup()
 async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None:
     state: OperatorState = memo.state
-    info = login(logger=logger, **kwargs)
+    info = connection_info(logger=logger, **kwargs)
     if info is None:
         raise kopf.PermanentError("no credentials for the Kubernetes API were found")
     metrics = state.metrics = _start_metrics(memo, logger)

@@ -12,7 +12,9 @@ from orchestrator_operator.reconcile.children import ChildObservation, observe
 from orchestrator_operator.render.names import MANAGED_BY, MANAGED_BY_LABEL, WORKFLOW_LABEL
 
 GROUP = "orchestrator.dev"
-OWNED = {MANAGED_BY_LABEL: MANAGED_BY, WORKFLOW_LABEL: kopf.PRESENT}
+OWNED: Mapping[str, Any] = {MANAGED_BY_LABEL: MANAGED_BY, WORKFLOW_LABEL: kopf.PRESENT}
+OWNED_PODS: Mapping[str, Any] = {WORKFLOW_LABEL: kopf.PRESENT}
+Index = kopf.Index[Any, Any] | None
 
 # Waiting reasons that every starting pod passes through; they are not problems.
 _ROUTINE_WAITING = {"ContainerCreating", "PodInitializing"}
@@ -28,33 +30,35 @@ def plain(value: Any) -> Any:
 
 
 def _owned_child(
-    body: kopf.Body, namespace: str, labels: kopf.Labels
+    body: kopf.Body, namespace: str | None, labels: Mapping[str, str]
 ) -> dict[Any, ChildObservation]:
     return {(namespace, labels[WORKFLOW_LABEL]): observe(plain(body))}
 
 
 @kopf.index("configmaps", labels=OWNED)
 async def workflow_config_maps(
-    body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any
+    body: kopf.Body, namespace: str | None, labels: Mapping[str, str], **_: Any
 ) -> Any:
     return _owned_child(body, namespace, labels)
 
 
 @kopf.index("services", labels=OWNED)
-async def workflow_services(body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any) -> Any:
+async def workflow_services(
+    body: kopf.Body, namespace: str | None, labels: Mapping[str, str], **_: Any
+) -> Any:
     return _owned_child(body, namespace, labels)
 
 
 @kopf.index("deployments", labels=OWNED)
 async def workflow_deployments(
-    body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any
+    body: kopf.Body, namespace: str | None, labels: Mapping[str, str], **_: Any
 ) -> Any:
     return _owned_child(body, namespace, labels)
 
 
-@kopf.index("pods", labels={WORKFLOW_LABEL: kopf.PRESENT})
+@kopf.index("pods", labels=OWNED_PODS)
 async def workflow_pod_problems(
-    body: kopf.Body, namespace: str, labels: kopf.Labels, **_: Any
+    body: kopf.Body, namespace: str | None, labels: Mapping[str, str], **_: Any
 ) -> dict[Any, str | None]:
     return {(namespace, labels[WORKFLOW_LABEL]): pod_problem(plain(body))}
 
@@ -81,9 +85,9 @@ def pod_problem(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _state(memo: kopf.Memo, **indexes: Any) -> OperatorState:
+def _state(memo: Any, **indexes: Index) -> OperatorState:
     state: OperatorState = memo.state
-    state.attach_indexes(**indexes)
+    state.attach_indexes(**{name: index for name, index in indexes.items() if index is not None})
     return state
 
 
@@ -91,11 +95,11 @@ def _state(memo: kopf.Memo, **indexes: Any) -> OperatorState:
 async def workflow_event(
     event: kopf.RawEvent,
     body: kopf.Body,
-    memo: kopf.Memo,
-    workflow_config_maps: kopf.Index[Any, Any],
-    workflow_services: kopf.Index[Any, Any],
-    workflow_deployments: kopf.Index[Any, Any],
-    workflow_pod_problems: kopf.Index[Any, Any],
+    memo: Any,
+    workflow_config_maps: Index = None,
+    workflow_services: Index = None,
+    workflow_deployments: Index = None,
+    workflow_pod_problems: Index = None,
     **_: Any,
 ) -> None:
     state = _state(
@@ -112,28 +116,28 @@ async def workflow_event(
 @kopf.on.event("configmaps", labels=OWNED)
 @kopf.on.event("services", labels=OWNED)
 @kopf.on.event("deployments", labels=OWNED)
-@kopf.on.event("pods", labels={WORKFLOW_LABEL: kopf.PRESENT})
+@kopf.on.event("pods", labels=OWNED_PODS)
 async def owned_object_event(
-    namespace: str, labels: kopf.Labels, memo: kopf.Memo, **_: Any
+    namespace: str | None, labels: Mapping[str, str], memo: Any, **_: Any
 ) -> None:
     state: OperatorState = memo.state
-    if state.workflows:
+    if state.workflows and namespace:
         state.workflows.owner_changed(namespace, labels[WORKFLOW_LABEL])
 
 
-def _not_ours(labels: kopf.Labels, **_: Any) -> bool:
+def _not_ours(labels: Mapping[str, str], **_: Any) -> bool:
     return labels.get(MANAGED_BY_LABEL) != MANAGED_BY
 
 
 @kopf.on.event("configmaps", when=_not_ours)
-async def user_config_map_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def user_config_map_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     state: OperatorState = memo.state
-    if state.workflows:
+    if state.workflows and namespace:
         state.workflows.config_map_changed(namespace, name)
 
 
 @kopf.on.event("secrets")
-async def secret_event(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def secret_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     state: OperatorState = memo.state
-    if state.workflows:
+    if state.workflows and namespace:
         state.workflows.secret_changed(namespace, name)

@@ -55,7 +55,8 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's schema, by alias, as Kubernetes accepts it in a CRD."""
     schema = model.model_json_schema(by_alias=True, mode="validation")
     definitions = schema.get("$defs", {})
-    return _convert(schema, definitions)
+    converted: dict[str, Any] = _convert(schema, definitions)
+    return converted
 
 
 def _convert(node: Any, definitions: dict[str, Any]) -> Any:

@@ -111,7 +111,7 @@ class WorkflowController:
     # -- reconcile -----------------------------------------------------------------------------
 
     async def process(self, key: Hashable) -> None:
-        namespace, name = key  # type: ignore[misc]
+        namespace, name = _workflow_key(key)
         self._forget_old_bodies()
         recent = self._recent.get((namespace, name))
         body = recent[1] if recent else None
@@ -315,6 +315,12 @@ class WorkflowController:
         )
         if previous is None or previous.get("reason") != finding.reason:
             await self._post_events(body, [EventToPost("Warning", finding.reason, finding.message)])
+
+
+def _workflow_key(key: Hashable) -> WorkflowKey:
+    if isinstance(key, tuple) and len(key) == 2:
+        return str(key[0]), str(key[1])
+    raise TypeError(f"not a Workflow key: {key!r}")
 
 
 def _parse(body: Mapping[str, Any]) -> Workflow:
