@@ -161,9 +161,9 @@ def wait_quiet(
         plane.sync_audit()
         mark = plane.audit.mark()
         time.sleep(quiet_seconds)
-        if plane.count_requests(since=mark, namespace=namespace, user=OPERATOR_USER) == 0:
+        if plane.count_requests(since=mark, namespace=namespace) == 0:
             return
-    raise SystemExit(f"the operator kept writing for {timeout:.0f}s")
+    raise SystemExit(f"the namespace kept changing for {timeout:.0f}s")
 
 
 def peak_memory_mib(operator: OperatorProcess) -> float:

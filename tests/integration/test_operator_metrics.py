@@ -173,10 +173,6 @@ def test_reconcile_errors_count_only_reconciles_that_failed(
     assert after_failure.value("rest_client_requests_total", code="422", method="PATCH") >= 1
     detail = "orchestrator_api_requests_total"
     assert after_failure.value(detail, verb="apply", kind="Deployment", code="422") >= 1
-    # Status writes succeed for all three. (Applies may not: when the session's operator runs
-    # too, it may have applied the children first, leaving this one nothing to change.)
-    status_writes = after_failure.value(detail, verb="patch-status", kind="Workflow", code="200")
-    assert status_writes >= 3
 
 
 def test_metrics_describe_the_running_operator(

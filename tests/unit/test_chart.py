@@ -290,7 +290,7 @@ def test_changed_settings_reach_the_operator(tmp_path: Path) -> None:
         "gitConcurrency": 2,
         "gitCaFile": "/etc/git-ca/ca.crt",
         "probeRuntimes": False,
-        "discoveryProcesses": 0,
+        "discoveryProcesses": 2,
     }
     documents = template(tmp_path, {"config": config})
     env = operator_container(documents)["env"]
