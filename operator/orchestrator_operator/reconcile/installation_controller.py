@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from orchestrator_operator.adapters import kube
 from orchestrator_operator.models.installation import Installation, InstallationSpec
 from orchestrator_operator.models.workflow import Workflow
+from orchestrator_operator.reconcile.apply import apply_children, read_secret_keys
 from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
-    with_applied_hash,
 )
 from orchestrator_operator.reconcile.conditions import (
     FALSE,
@@ -62,7 +62,6 @@ from orchestrator_operator.render.installation import (
     settings_of,
 )
 from orchestrator_operator.render.properties import ServiceEndpoints
-from orchestrator_operator.render.workflow import ConsumedSecret
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +251,14 @@ class InstallationController:
         )
 
         try:
-            changed = await self._apply_children(installation, plan.children)
+            changed = await apply_children(
+                self.api,
+                self.applied,
+                owner=f"OrchestratorInstance {installation.name}",
+                namespace=installation.namespace,
+                children=plan.children,
+                observed=self.children(installation.namespace, installation.name),
+            )
             changed += await self._prune(installation, plan)
         except kube.ApiError as error:
             if error.status not in (400, 403, 422):
@@ -280,7 +286,7 @@ class InstallationController:
         key = (installation.namespace, installation.name)
         names = sorted(self._secrets.get(key, frozenset()))
         secrets = await asyncio.gather(
-            *(self._secret_keys(installation.namespace, name) for name in names)
+            *(read_secret_keys(self.api, installation.namespace, name) for name in names)
         )
         deployments: dict[str, DeploymentState] = {}
         for child in self.children(installation.namespace, installation.name):
@@ -300,59 +306,6 @@ class InstallationController:
             linked=linked,
             runs={w.key: self.store.runs[w.key] for w in linked if w.key in self.store.runs},
         )
-
-    async def _secret_keys(self, namespace: str, name: str) -> ConsumedSecret | None:
-        body = await self.api.get(kube.SECRET, namespace, name)
-        if body is None:
-            return None
-        # Only the key names and the version leave this function; the values are dropped here.
-        keys = frozenset((body.get("data") or {}).keys()) | frozenset(
-            (body.get("stringData") or {}).keys()
-        )
-        return ConsumedSecret(
-            name=name, keys=keys, resource_version=body["metadata"]["resourceVersion"]
-        )
-
-    async def _apply_children(
-        self, installation: Installation, children: list[dict[str, Any]]
-    ) -> int:
-        """Apply the children that need it; return how many did."""
-        observed = {
-            (c.kind, c.name): c for c in self.children(installation.namespace, installation.name)
-        }
-        # ConfigMaps, Services and policies first; the Deployments last, so that a new pod
-        # never starts before the properties it mounts exist.
-        first = [child for child in children if child["kind"] != "Deployment"]
-        last = [child for child in children if child["kind"] == "Deployment"]
-        applied = 0
-        for batch in (first, last):
-            results = await asyncio.gather(
-                *(self._apply_child(installation, child, observed) for child in batch)
-            )
-            applied += sum(results)
-        return applied
-
-    async def _apply_child(
-        self,
-        installation: Installation,
-        manifest: dict[str, Any],
-        observed: Mapping[tuple[str, str], ChildObservation],
-    ) -> bool:
-        name = manifest["metadata"]["name"]
-        annotated, applied_hash = with_applied_hash(manifest)
-        key = (manifest["kind"], installation.namespace, name)
-        if not self.applied.needs_apply(key, applied_hash, observed.get((manifest["kind"], name))):
-            return False
-        response = await self.api.apply(annotated)
-        self.applied.remember(key, response)
-        logger.info(
-            "Applied %s %s/%s for OrchestratorInstance %s",
-            manifest["kind"],
-            installation.namespace,
-            name,
-            installation.name,
-        )
-        return True
 
     async def _prune(self, installation: Installation, plan: InstallationPlan) -> int:
         """Delete children the installation no longer has: a service disabled, policies turned

@@ -14,10 +14,10 @@ from pydantic import ValidationError
 
 from orchestrator_operator.adapters import kube
 from orchestrator_operator.models.workflow import Workflow, WorkflowSpec
+from orchestrator_operator.reconcile.apply import apply_children, read_secret_keys
 from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
-    with_applied_hash,
 )
 from orchestrator_operator.reconcile.conditions import FALSE, Finding, merge_conditions
 from orchestrator_operator.reconcile.queue import WorkQueue
@@ -28,7 +28,7 @@ from orchestrator_operator.reconcile.workflow import (
     Observed,
     plan_workflow,
 )
-from orchestrator_operator.render.workflow import ConsumedSecret, RuntimeDefaults
+from orchestrator_operator.render.workflow import RuntimeDefaults
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +141,14 @@ class WorkflowController:
 
         if plan.children is not None:
             try:
-                applied = await self._apply_children(workflow, plan.children)
+                applied = await apply_children(
+                    self.api,
+                    self.applied,
+                    owner=f"Workflow {workflow.name}",
+                    namespace=workflow.namespace,
+                    children=plan.children,
+                    observed=self.children(workflow.namespace, workflow.name),
+                )
             except kube.ApiError as error:
                 if error.status not in (400, 403, 422):
                     raise
@@ -166,7 +173,7 @@ class WorkflowController:
         secret_names = sorted({ref.secret_name for ref in workflow.spec.secrets})
         config_maps, secrets = await asyncio.gather(
             asyncio.gather(*(self._config_map_data(namespace, n) for n in config_map_names)),
-            asyncio.gather(*(self._secret_keys(namespace, n) for n in secret_names)),
+            asyncio.gather(*(read_secret_keys(self.api, namespace, n) for n in secret_names)),
         )
         installation = None
         if workflow.spec.installation_ref and self.resolve_installation:
@@ -190,55 +197,6 @@ class WorkflowController:
             return None
         data: dict[str, str] = body.get("data") or {}
         return data
-
-    async def _secret_keys(self, namespace: str, name: str) -> ConsumedSecret | None:
-        body = await self.api.get(kube.SECRET, namespace, name)
-        if body is None:
-            return None
-        # Only the key names and the version leave this function; the values are dropped here.
-        keys = frozenset((body.get("data") or {}).keys()) | frozenset(
-            (body.get("stringData") or {}).keys()
-        )
-        return ConsumedSecret(
-            name=name, keys=keys, resource_version=body["metadata"]["resourceVersion"]
-        )
-
-    async def _apply_children(self, workflow: Workflow, children: list[dict[str, Any]]) -> int:
-        """Apply the children that need it; return how many did."""
-        observed = {(c.kind, c.name): c for c in self.children(workflow.namespace, workflow.name)}
-        # ConfigMaps and the Service first, all at once; the Deployment last, so that a new pod
-        # never starts before the files it mounts exist.
-        first = [child for child in children if child["kind"] != "Deployment"]
-        last = [child for child in children if child["kind"] == "Deployment"]
-        applied = 0
-        for batch in (first, last):
-            results = await asyncio.gather(
-                *(self._apply_child(workflow, c, observed) for c in batch)
-            )
-            applied += sum(results)
-        return applied
-
-    async def _apply_child(
-        self,
-        workflow: Workflow,
-        manifest: dict[str, Any],
-        observed: Mapping[tuple[str, str], ChildObservation],
-    ) -> bool:
-        name = manifest["metadata"]["name"]
-        annotated, applied_hash = with_applied_hash(manifest)
-        key = (manifest["kind"], workflow.namespace, name)
-        if not self.applied.needs_apply(key, applied_hash, observed.get((manifest["kind"], name))):
-            return False
-        response = await self.api.apply(annotated)
-        self.applied.remember(key, response)
-        logger.info(
-            "Applied %s %s/%s for Workflow %s",
-            manifest["kind"],
-            workflow.namespace,
-            name,
-            workflow.name,
-        )
-        return True
 
     async def _write_status(self, body: Mapping[str, Any], desired: dict[str, Any]) -> bool:
         """Patch what differs; return whether anything did."""

@@ -1,0 +1,77 @@
+"""What both controllers do the same way with the API: read the keys of a consumed Secret, and
+apply an owner's children, only those that need it, ConfigMaps and Services before Deployments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from orchestrator_operator.adapters import kube
+from orchestrator_operator.reconcile.children import (
+    AppliedContent,
+    ChildObservation,
+    with_applied_hash,
+)
+from orchestrator_operator.render.workflow import ConsumedSecret
+
+logger = logging.getLogger(__name__)
+
+
+async def read_secret_keys(api: kube.KubeApi, namespace: str, name: str) -> ConsumedSecret | None:
+    """The key names and version of a Secret, or None when it does not exist."""
+    body = await api.get(kube.SECRET, namespace, name)
+    if body is None:
+        return None
+    # Only the key names and the version leave this function; the values are dropped here.
+    keys = frozenset((body.get("data") or {}).keys()) | frozenset(
+        (body.get("stringData") or {}).keys()
+    )
+    return ConsumedSecret(
+        name=name, keys=keys, resource_version=body["metadata"]["resourceVersion"]
+    )
+
+
+async def apply_children(
+    api: kube.KubeApi,
+    applied: AppliedContent,
+    *,
+    owner: str,
+    namespace: str,
+    children: list[dict[str, Any]],
+    observed: Iterable[ChildObservation],
+) -> int:
+    """Apply the children that need it; return how many did. `owner` names the owner in logs."""
+    seen = {(child.kind, child.name): child for child in observed}
+    # Everything else first, all at once; the Deployments last, so that a new pod never starts
+    # before the files and properties it mounts exist.
+    first = [child for child in children if child["kind"] != "Deployment"]
+    last = [child for child in children if child["kind"] == "Deployment"]
+    count = 0
+    for batch in (first, last):
+        results = await asyncio.gather(
+            *(_apply_child(api, applied, owner, namespace, child, seen) for child in batch)
+        )
+        count += sum(results)
+    return count
+
+
+async def _apply_child(
+    api: kube.KubeApi,
+    applied: AppliedContent,
+    owner: str,
+    namespace: str,
+    manifest: dict[str, Any],
+    seen: dict[tuple[str, str], ChildObservation],
+) -> bool:
+    kind, name = manifest["kind"], manifest["metadata"]["name"]
+    annotated, applied_hash = with_applied_hash(manifest)
+    key = (kind, namespace, name)
+    if not applied.needs_apply(key, applied_hash, seen.get((kind, name))):
+        return False
+    response = await api.apply(annotated)
+    applied.remember(key, response)
+    logger.info("Applied %s %s/%s for %s", kind, namespace, name, owner)
+    return True
