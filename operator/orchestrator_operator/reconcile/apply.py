@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
+
+from pydantic import ValidationError
 
 from orchestrator_operator.adapters import kube
 from orchestrator_operator.reconcile.children import (
@@ -15,6 +17,7 @@ from orchestrator_operator.reconcile.children import (
     ChildObservation,
     with_applied_hash,
 )
+from orchestrator_operator.reconcile.workflow import EventToPost
 from orchestrator_operator.render.workflow import ConsumedSecret
 
 logger = logging.getLogger(__name__)
@@ -75,3 +78,39 @@ async def _apply_child(
     applied.remember(key, response)
     logger.info("Applied %s %s/%s for %s", kind, namespace, name, owner)
     return True
+
+
+async def post_events(
+    api: kube.KubeApi,
+    body: Mapping[str, Any],
+    events: Iterable[EventToPost],
+    *,
+    component: str,
+) -> None:
+    """Post Events about an object; a failure to post one is logged, never raised."""
+    for event in events:
+        try:
+            await api.post_event(
+                dict(body),
+                event_type=event.type,
+                reason=event.reason,
+                message=event.message,
+                component=component,
+            )
+        except kube.ApiError as error:
+            # An Event is a courtesy; failing to post one must not fail the reconcile.
+            logger.warning(
+                "Could not post Event %s on %s %s/%s: %s",
+                event.reason,
+                body.get("kind", "object"),
+                body["metadata"]["namespace"],
+                body["metadata"]["name"],
+                error,
+            )
+
+
+def spec_errors(error: ValidationError) -> str:
+    """pydantic's complaints about a spec, as one message with the path of each field."""
+    return "; ".join(
+        f"spec.{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
+    )

@@ -20,7 +20,12 @@ from pydantic import ValidationError
 from orchestrator_operator.adapters import kube
 from orchestrator_operator.models.installation import Installation, InstallationSpec
 from orchestrator_operator.models.workflow import Workflow
-from orchestrator_operator.reconcile.apply import apply_children, read_secret_keys
+from orchestrator_operator.reconcile.apply import (
+    apply_children,
+    post_events,
+    read_secret_keys,
+    spec_errors,
+)
 from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
@@ -405,29 +410,10 @@ class InstallationController:
             self._bodies[key] = updated
 
     async def _post_events(self, body: Mapping[str, Any], events: Iterable[EventToPost]) -> None:
-        for event in events:
-            try:
-                await self.api.post_event(
-                    dict(body),
-                    event_type=event.type,
-                    reason=event.reason,
-                    message=event.message,
-                    component=self.component,
-                )
-            except kube.ApiError as error:
-                # An Event is a courtesy; failing to post one must not fail the reconcile.
-                logger.warning(
-                    "Could not post Event %s on OrchestratorInstance %s/%s: %s",
-                    event.reason,
-                    body["metadata"]["namespace"],
-                    body["metadata"]["name"],
-                    error,
-                )
+        await post_events(self.api, body, events, component=self.component)
 
     async def _report_invalid_spec(self, body: Mapping[str, Any], error: ValidationError) -> None:
-        message = "; ".join(
-            f"spec.{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
+        message = spec_errors(error)
         await self._report(body, INVALID_SPEC, message)
 
     async def _report(self, body: Mapping[str, Any], reason: str, message: str) -> None:
