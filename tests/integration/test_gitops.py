@@ -107,11 +107,8 @@ def children(k8s: ApiClient, namespace: str, owner_uid: str) -> list[dict[str, A
 
 
 def assert_untracked(child: dict[str, Any], owner: dict[str, Any]) -> None:
-    """No label or annotation of Argo CD's, and none of the owner's tracking values.
-
-    The operator's own `app.kubernetes.io/instance` (the name of an installation, on its
-    children) is allowed: it is set by the operator, not copied from the resource.
-    """
+    """No label or annotation of Argo CD's, no `app.kubernetes.io/instance` (Argo CD's
+    default tracking label), and none of the owner's tracking values."""
     where = f"{child['kind']} {child['metadata']['name']}"
     tracking_values = {APP, *owner["metadata"]["annotations"].values()}
     metadatas = [child["metadata"]]
@@ -124,6 +121,7 @@ def assert_untracked(child: dict[str, Any], owner: dict[str, Any]) -> None:
             **(metadata.get("annotations") or {}),
         }.items():
             assert not key.startswith("argocd.argoproj.io/"), f"{where} carries {key}"
+            assert key not in TRACKING_LABELS, f"{where} carries {key}"
             assert key not in TRACKING_ANNOTATIONS, f"{where} carries {key}"
             assert value not in tracking_values, f"{where} carries {key}={value}"
     (controller,) = [ref for ref in child["metadata"]["ownerReferences"] if ref.get("controller")]

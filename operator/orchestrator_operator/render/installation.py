@@ -465,11 +465,15 @@ def selector(installation_name: str, component: str) -> dict[str, str]:
 
 
 def labels_of(installation_name: str, component: str) -> dict[str, str]:
-    """Labels of every child; the installation label is what the operator's watches select."""
+    """Labels of every child; the installation label is what the operator's watches select.
+
+    No `app.kubernetes.io/instance`: Argo CD tracks the objects of an Application by that label
+    by default, and would take (and prune) the children of an installation named like an
+    Application as its own.
+    """
     return {
         names.INSTALLATION_LABEL: installation_name,
         "app.kubernetes.io/name": component,
-        "app.kubernetes.io/instance": installation_name,
         names.COMPONENT_LABEL: component,
         "app.kubernetes.io/part-of": "orchestrator",
         names.MANAGED_BY_LABEL: names.MANAGED_BY,
