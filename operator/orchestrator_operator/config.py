@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 PREFIX = "ORCHESTRATOR_OPERATOR_"
 
@@ -57,20 +58,30 @@ class OperatorConfig:
         def read(name: str, default: str | None) -> str | None:
             return environ.get(PREFIX + name, default)
 
+        def number(name: str, default: float, kind: type[int] | type[float], least: float) -> Any:
+            text = read(name, None)
+            if text is None or not text.strip():
+                return default
+            try:
+                value = kind(text)
+            except ValueError:
+                raise ValueError(
+                    f"{PREFIX}{name}={text!r} is not a{'n integer' if kind is int else ' number'}"
+                ) from None
+            if value < least:
+                raise ValueError(f"{PREFIX}{name}={text!r} must be at least {least:g}")
+            return value
+
         return cls(
             field_manager=read("FIELD_MANAGER", defaults.field_manager) or defaults.field_manager,
             dev_image=read("DEV_IMAGE", defaults.dev_image) or defaults.dev_image,
-            workers=int(read("WORKERS", str(defaults.workers)) or defaults.workers),
-            resync_seconds=float(
-                read("RESYNC_SECONDS", str(defaults.resync_seconds)) or defaults.resync_seconds
+            workers=number("WORKERS", defaults.workers, int, 1),
+            resync_seconds=number("RESYNC_SECONDS", defaults.resync_seconds, float, 1),
+            request_timeout_seconds=number(
+                "REQUEST_TIMEOUT_SECONDS", defaults.request_timeout_seconds, float, 1
             ),
-            request_timeout_seconds=float(
-                read("REQUEST_TIMEOUT_SECONDS", str(defaults.request_timeout_seconds))
-                or defaults.request_timeout_seconds
-            ),
-            data_index_poll_seconds=float(
-                read("DATA_INDEX_POLL_SECONDS", str(defaults.data_index_poll_seconds))
-                or defaults.data_index_poll_seconds
+            data_index_poll_seconds=number(
+                "DATA_INDEX_POLL_SECONDS", defaults.data_index_poll_seconds, float, 0.1
             ),
             service_url_override=read("SERVICE_URL_OVERRIDE", None) or None,
             service_urls=_pairs(read("SERVICE_URLS", None)),
@@ -78,17 +89,11 @@ class OperatorConfig:
             operator_namespace=read("NAMESPACE", None) or environ.get("POD_NAMESPACE") or None,
             allow_file_sources=_flag(read("ALLOW_FILE_SOURCES", None)),
             git_ca_file=read("GIT_CA_FILE", None) or None,
-            git_timeout_seconds=float(
-                read("GIT_TIMEOUT_SECONDS", str(defaults.git_timeout_seconds))
-                or defaults.git_timeout_seconds
+            git_timeout_seconds=number(
+                "GIT_TIMEOUT_SECONDS", defaults.git_timeout_seconds, float, 1
             ),
-            git_concurrency=int(
-                read("GIT_CONCURRENCY", str(defaults.git_concurrency)) or defaults.git_concurrency
-            ),
-            discovery_processes=int(
-                read("DISCOVERY_PROCESSES", str(defaults.discovery_processes))
-                or defaults.discovery_processes
-            ),
+            git_concurrency=number("GIT_CONCURRENCY", defaults.git_concurrency, int, 1),
+            discovery_processes=number("DISCOVERY_PROCESSES", defaults.discovery_processes, int, 0),
         )
 
 

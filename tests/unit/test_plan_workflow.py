@@ -243,3 +243,43 @@ def test_gitops_does_not_ask_for_files_baked_into_the_image() -> None:
         "greeting-props",
         "greeting-managed-props",
     }
+
+
+@pytest.mark.parametrize(
+    ("changes", "config_maps", "path", "other"),
+    [
+        (
+            {
+                "files": [{"path": "specs/x.yaml", "content": "a"}],
+                "configMapFiles": [{"configMap": "ovl", "path": "specs"}],
+            },
+            {"ovl": {"x.yaml": "b"}},
+            "specs/x.yaml",
+            "ConfigMap 'ovl'",
+        ),
+        (
+            {"files": [{"path": "application.properties", "content": "a=b"}]},
+            {},
+            "application.properties",
+            "spec.properties",
+        ),
+        (
+            {"files": [{"path": "greeting.sw.json", "content": "{}"}]},
+            {},
+            "greeting.sw.json",
+            "the definition",
+        ),
+    ],
+)
+def test_two_files_at_one_path_are_refused_before_the_api_server_sees_the_pod(
+    changes: dict[str, Any], config_maps: dict[str, Any], path: str, other: str
+) -> None:
+    base = workflow_from("greeting")
+    files = [f.model_dump(by_alias=True) for f in base.spec.files]
+    workflow = workflow_from("greeting", **{**changes, "files": files + changes["files"]})
+    plan = plan_workflow(workflow, Observed(config_maps=config_maps), NOW)
+    assert plan.children is None
+    valid = condition(plan, "DefinitionValid")
+    assert valid["reason"] == "DuplicateFilePath"
+    assert repr(path) in valid["message"]
+    assert other in valid["message"]

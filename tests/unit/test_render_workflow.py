@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator_operator.models.workflow import Workflow, WorkflowSpec
 from orchestrator_operator.render.files import CONFIG_MAP_BUDGET, FileTooLarge, config_map_key
-from orchestrator_operator.render.names import CHECKSUM_ANNOTATION, child_name
+from orchestrator_operator.render.names import CHECKSUM_ANNOTATION, child_name, short_hash
 from orchestrator_operator.render.properties import ServiceEndpoints
 from orchestrator_operator.render.workflow import (
     DEV_RESOURCES_DIR,
@@ -254,8 +254,8 @@ def test_a_folder_over_one_mebibyte_is_split_over_config_maps() -> None:
     spec_maps = [name for name in by_name(rendered) if "hello-files-specs" in name]
     assert spec_maps == [
         "ConfigMap/hello-files-specs",
-        "ConfigMap/hello-files-specs-2",
-        "ConfigMap/hello-files-specs-3",
+        f"ConfigMap/hello-files-specs-2-{short_hash('specs#2', 6)}",
+        f"ConfigMap/hello-files-specs-3-{short_hash('specs#3', 6)}",
     ]
     for name in spec_maps:
         data = by_name(rendered)[name]["data"]
@@ -289,6 +289,19 @@ def test_long_child_names_are_cut_with_a_hash_and_stay_distinct() -> None:
     second = child_name("a" * 49, "files", "specs-with-a-very-long-folder-name-two")
     assert len(first) == len(second) == 63
     assert first != second
+
+
+def test_folders_whose_names_slug_alike_get_config_maps_of_their_own() -> None:
+    folders = ["a_b", "a-b", "A.B", "sub/deep", "sub-deep", "specs", "specs-2"]
+    files = [{"path": f"{folder}/x.json", "content": folder} for folder in folders]
+    files += [{"path": f"specs/big-{i}.yaml", "content": "y" * 400_000} for i in range(3)]
+    rendered = render(make_workflow(files=files))
+    names = [c["metadata"]["name"] for c in rendered.children if c["kind"] == "ConfigMap"]
+    assert len(names) == len(set(names))
+    paths = mounted_paths(rendered)
+    for folder in folders:
+        config_map, key = paths[f"{folder}/x.json"]
+        assert by_name(rendered)[f"ConfigMap/{config_map}"]["data"][key] == folder
 
 
 def test_rendering_is_deterministic() -> None:

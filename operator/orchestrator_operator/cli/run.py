@@ -50,12 +50,19 @@ def run(
     import kopf
 
     import orchestrator_operator.handlers  # noqa: F401  (registers the handlers)
+    from orchestrator_operator.config import OperatorConfig
     from orchestrator_operator.metrics import parse_address
 
     try:
         metrics_at = parse_address(metrics_address)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--metrics-addr") from None
+    try:
+        # Read here once so that a wrong setting stops the operator with its name, instead of
+        # a startup handler that kopf retries every minute.
+        OperatorConfig.from_environment()
+    except ValueError as error:
+        raise click.ClickException(f"invalid setting: {error}") from None
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
     kopf.run(

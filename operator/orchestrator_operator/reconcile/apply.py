@@ -22,6 +22,26 @@ from orchestrator_operator.render.workflow import ConsumedSecret
 
 logger = logging.getLogger(__name__)
 
+OBJECT_NAME_TAKEN = "ObjectNameTaken"
+
+
+class ReportedFailure(Exception):
+    """A reconcile that failed for a reason already written to the status and posted as an
+    Event: the work queue retries it later, and logs one line rather than a traceback."""
+
+    reported = True
+
+
+class NameTaken(Exception):
+    """A child's name is held by an object that its owner does not control."""
+
+    def __init__(self, kind: str, namespace: str, name: str, holder: str) -> None:
+        self.message = (
+            f"{kind} {namespace}/{name} already exists and belongs to {holder}; rename or"
+            f" remove it, or rename this resource"
+        )
+        super().__init__(self.message)
+
 
 async def read_secret_keys(api: kube.KubeApi, namespace: str, name: str) -> ConsumedSecret | None:
     """The key names and version of a Secret, or None when it does not exist."""
@@ -72,12 +92,38 @@ async def _apply_child(
     kind, name = manifest["kind"], manifest["metadata"]["name"]
     annotated, applied_hash = with_applied_hash(manifest)
     key = (kind, namespace, name)
-    if not applied.needs_apply(key, applied_hash, seen.get((kind, name))):
+    observed = seen.get((kind, name))
+    if not applied.needs_apply(key, applied_hash, observed):
         return False
+    if observed is None and not applied.knows(key):
+        # Not ours as far as the watches know: an object of the same name made by someone
+        # else must not be taken over, or deleting our owner would delete it too.
+        await _refuse_foreign(api, manifest, namespace)
     response = await api.apply(annotated)
     applied.remember(key, response)
     logger.info("Applied %s %s/%s for %s", kind, namespace, name, owner)
     return True
+
+
+async def _refuse_foreign(api: kube.KubeApi, manifest: dict[str, Any], namespace: str) -> None:
+    owners = manifest["metadata"].get("ownerReferences") or []
+    owner_uid = next((ref["uid"] for ref in owners if ref.get("controller")), None)
+    if not owner_uid:
+        return
+    existing = await api.get(kube.kind_of(manifest), namespace, manifest["metadata"]["name"])
+    if existing is None:
+        return
+    controllers = [
+        ref for ref in existing["metadata"].get("ownerReferences") or [] if ref.get("controller")
+    ]
+    if controllers and controllers[0].get("uid") == owner_uid:
+        return
+    holder = (
+        f"{controllers[0].get('kind')} {controllers[0].get('name')}"
+        if controllers
+        else "no resource of this operator"
+    )
+    raise NameTaken(manifest["kind"], namespace, manifest["metadata"]["name"], holder)
 
 
 async def post_events(

@@ -118,6 +118,9 @@ class AppliedContent:
             return False
         return remembered != observed.content_hash
 
+    def knows(self, key: ChildKey) -> bool:
+        return key in self._content
+
     def remember(self, key: ChildKey, response: Mapping[str, Any]) -> None:
         self._content[key] = content_hash(response)
 

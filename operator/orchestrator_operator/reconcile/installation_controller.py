@@ -21,6 +21,9 @@ from orchestrator_operator.adapters import kube
 from orchestrator_operator.models.installation import Installation, InstallationSpec
 from orchestrator_operator.models.workflow import Workflow
 from orchestrator_operator.reconcile.apply import (
+    OBJECT_NAME_TAKEN,
+    NameTaken,
+    ReportedFailure,
     apply_children,
     post_events,
     read_secret_keys,
@@ -272,7 +275,10 @@ class InstallationController:
             await self._report(
                 body, APPLY_FAILED, f"the API server refused a child object: {error.api_message}"
             )
-            raise
+            raise ReportedFailure(error.api_message) from error
+        except NameTaken as taken:
+            await self._report(body, OBJECT_NAME_TAKEN, taken.message)
+            raise ReportedFailure(taken.message) from taken
         self._published[key] = {**(body.get("status") or {}), **plan.status}
         self._tell_linked_workflows(key, installation, plan)
         self._tell_poller(key, installation, plan, body.get("status") or {})

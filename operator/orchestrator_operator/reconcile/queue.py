@@ -89,10 +89,16 @@ class WorkQueue:
                 await process(key)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 failed = True
                 delay = self.backoff.next_delay(key)
-                logger.exception("Reconciling %s failed; trying again in %.0f s", key, delay)
+                if getattr(error, "reported", False):
+                    # Already in the object's status and Events; a traceback would add nothing.
+                    logger.warning(
+                        "Reconciling %s failed: %s; trying again in %.0f s", key, error, delay
+                    )
+                else:
+                    logger.exception("Reconciling %s failed; trying again in %.0f s", key, delay)
                 self.add_after(key, delay)
             else:
                 self.backoff.forget(key)

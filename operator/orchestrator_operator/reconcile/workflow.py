@@ -33,10 +33,13 @@ from orchestrator_operator.reconcile.live import ProbeReport, RunsReport
 from orchestrator_operator.render.files import FileTooLarge
 from orchestrator_operator.render.properties import ServiceEndpoints
 from orchestrator_operator.render.workflow import (
+    MANAGED_PROPERTIES_FILE,
+    USER_PROPERTIES_FILE,
     ConsumedConfigMap,
     ConsumedSecret,
     RenderInput,
     RuntimeDefaults,
+    definition_path,
     render_workflow,
     service_url,
 )
@@ -59,6 +62,7 @@ ROLLOUT_FAILED = "RolloutFailed"
 SCALED_TO_ZERO = "ScaledToZero"
 NOT_ROLLED_OUT = "NotRolledOut"
 MANAGED_PROPERTY_OVERRIDDEN = "ManagedPropertyOverridden"
+DUPLICATE_FILE_PATH = "DuplicateFilePath"
 PROCESS_NOT_SERVED = "ProcessNotServed"
 # Reasons of a runtime on its way to serving: shown in the status, not worth an Event.
 PROGRESS_REASONS = frozenset({NOT_ROLLED_OUT, ROLLING_OUT})
@@ -204,6 +208,10 @@ def _check_definition(workflow: Workflow, observed: Observed, profile: Profile) 
             f"ConfigMap {missing[0]!r}, named in spec.configMapFiles, does not exist in namespace"
             f" {workflow.namespace!r}",
         )
+    if profile is Profile.DEV:
+        clash = _duplicate_path(workflow, observed)
+        if clash:
+            return Finding(DEFINITION_VALID, FALSE, DUPLICATE_FILE_PATH, clash)
     problems = _validated(workflow.spec.definition, resource_files(workflow, observed))
     if profile is Profile.GITOPS:
         # A built image carries its own files, which the operator cannot see.
@@ -211,6 +219,27 @@ def _check_definition(workflow: Workflow, observed: Observed, profile: Profile) 
     if problems:
         return Finding(DEFINITION_VALID, FALSE, problems[0].reason, _problems_message(problems))
     return Finding(DEFINITION_VALID, TRUE, VALID, "the definition and its files are consistent")
+
+
+def _duplicate_path(workflow: Workflow, observed: Observed) -> str | None:
+    """The first path that two sources would mount at once, said with both sources; None when
+    every file has a path of its own. The API server would refuse such a pod, after the fact."""
+    info = read_info(workflow.spec.definition)
+    sources: dict[str, str] = {
+        definition_path(info.id): "the definition",
+        USER_PROPERTIES_FILE: "spec.properties",
+        MANAGED_PROPERTIES_FILE[Profile.DEV]: "the operator's managed properties",
+    }
+    mounted = [(inline.path, "spec.files") for inline in workflow.spec.files]
+    for reference in workflow.spec.config_map_files:
+        for key in observed.config_maps.get(reference.config_map) or {}:
+            path = f"{reference.path}/{key}" if reference.path else key
+            mounted.append((path, f"ConfigMap {reference.config_map!r}"))
+    for path, source in mounted:
+        if path in sources:
+            return f"{path!r} would be mounted twice, from {sources[path]} and from {source}"
+        sources[path] = source
+    return None
 
 
 _VALIDATION_CACHE_SIZE = 1024

@@ -15,6 +15,9 @@ from pydantic import ValidationError
 from orchestrator_operator.adapters import kube
 from orchestrator_operator.models.workflow import Workflow, WorkflowSpec
 from orchestrator_operator.reconcile.apply import (
+    OBJECT_NAME_TAKEN,
+    NameTaken,
+    ReportedFailure,
     apply_children,
     post_events,
     read_secret_keys,
@@ -24,7 +27,7 @@ from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
 )
-from orchestrator_operator.reconcile.conditions import FALSE, Finding, merge_conditions
+from orchestrator_operator.reconcile.conditions import FALSE, READY, Finding, merge_conditions
 from orchestrator_operator.reconcile.queue import WorkQueue
 from orchestrator_operator.reconcile.workflow import (
     DeploymentState,
@@ -162,7 +165,10 @@ class WorkflowController:
                     raise
                 # The server refuses what we render: retrying at once would refuse it again.
                 await self._report_apply_failure(body, plan.status, error)
-                raise
+                raise ReportedFailure(error.api_message) from error
+            except NameTaken as taken:
+                await self._report(body, Finding(READY, FALSE, OBJECT_NAME_TAKEN, taken.message))
+                raise ReportedFailure(taken.message) from taken
             if applied:
                 # What was just applied changes what the status will say (a rollout starts);
                 # the status is written once the children have settled, not before.
@@ -221,9 +227,16 @@ class WorkflowController:
         if not patch:
             return False
         metadata = body["metadata"]
-        updated = await self.api.patch_status(
-            kube.WORKFLOW, metadata["namespace"], metadata["name"], patch
-        )
+        try:
+            updated = await self.api.patch_status(
+                kube.WORKFLOW, metadata["namespace"], metadata["name"], patch
+            )
+        except kube.ApiError as error:
+            if error.status != 404:
+                raise
+            # Deleted while it was being reconciled: nothing is wrong, and nothing to write.
+            logger.info("Workflow %s/%s is gone", metadata["namespace"], metadata["name"])
+            return False
         # The next reconcile must see this status even if the watch has not delivered it yet,
         # or it would find the old status and write (and announce) the same change again.
         key = (metadata["namespace"], metadata["name"])

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from orchestrator_operator.render.names import child_name, short_hash, slug
+from orchestrator_operator.render.names import child_name, folder_suffix, short_hash, split_suffix
 
 # What the files of one ConfigMap may weigh: the object limit is 1 MiB, and its metadata
 # (labels, owner reference, managed fields) needs a few kilobytes of it.
@@ -77,9 +77,9 @@ def pack_files(
         if isinstance(bins, FileTooLarge):
             return bins
         for index, bin_ in enumerate(bins, start=1):
-            suffixes = ["files", slug(folder) if folder else "root"]
+            suffixes = ["files", *folder_suffix(folder)]
             if index > 1:
-                suffixes.append(str(index))
+                suffixes.extend(split_suffix(folder, index))
             packed.append(
                 PackedConfigMap(
                     name=child_name(workflow_name, *suffixes),

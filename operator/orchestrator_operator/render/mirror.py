@@ -23,7 +23,13 @@ from orchestrator_operator import API_GROUP, API_VERSION
 from orchestrator_operator.models.installation import KIND as INSTALLATION_KIND
 from orchestrator_operator.models.workflow import KIND, MAX_FILE_BYTES
 from orchestrator_operator.render.files import CONFIG_MAP_BUDGET
-from orchestrator_operator.render.names import INSTALLATION_LABEL, LABEL_PREFIX, child_name, slug
+from orchestrator_operator.render.names import (
+    INSTALLATION_LABEL,
+    LABEL_PREFIX,
+    child_name,
+    folder_suffix,
+    split_suffix,
+)
 from orchestrator_operator.render.repository import (
     INVALID_WORKFLOW,
     DiscoveredWorkflow,
@@ -247,9 +253,9 @@ def _config_maps(
             bins[-1][key] = content
             used += size
         for index, data in enumerate(bins, start=1):
-            suffixes = ["source", slug(folder) if folder else "root"]
+            suffixes = ["source", *folder_suffix(folder)]
             if index > 1:
-                suffixes.append(str(index))
+                suffixes.extend(split_suffix(folder, index))
             name = child_name(workflow_name, *suffixes)
             metadata = _metadata(name, target)
             metadata["labels"][SOURCE_WORKFLOW_LABEL] = workflow_name

@@ -40,6 +40,27 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "root"
 
 
+def folder_suffix(folder: str) -> list[str]:
+    """Name suffixes for the ConfigMap(s) of a folder's files, one-to-one with the folder.
+
+    A slug alone is not: `a_b`, `a-b` and `A.B` would share one ConfigMap, and two Workflows'
+    files would overwrite each other in a loop. A folder whose slug is not its own name gets a
+    hash of the name too. The resources folder itself has no suffix.
+    """
+    if not folder:
+        return []
+    folder_slug = slug(folder)
+    if folder_slug == folder:
+        return [folder_slug]
+    return [folder_slug, short_hash(folder, 6)]
+
+
+def split_suffix(folder: str, index: int) -> list[str]:
+    """The suffix of the `index`th ConfigMap of a folder too large for one; hashed, so that it
+    cannot meet the name of a folder that happens to end in a number."""
+    return [str(index), short_hash(f"{folder}#{index}", 6)]
+
+
 def workflow_labels(workflow_name: str) -> dict[str, str]:
     """Labels of every object made for a Workflow; the first one is also the pod selector."""
     return {
