@@ -377,3 +377,38 @@ def test_the_api_server_refuses_what_the_schema_can_say(k8s: ApiClient, namespac
     with pytest.raises(ApiException) as refused:
         create(k8s, no_states)
     assert "states" in refused.value.body
+
+
+def test_an_object_someone_else_made_is_never_taken_over(k8s: ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="greeting-props"), data={"important": "userdata"}
+        ),
+    )
+    create(k8s, fixture_workflow("greeting", namespace))
+
+    workflow = wait_for_condition(k8s, namespace, "greeting", "Ready", "False", "ObjectNameTaken")
+    assert "ConfigMap" in condition(workflow, "Ready")["message"]
+    assert "greeting-props" in condition(workflow, "Ready")["message"]
+    mine = core.read_namespaced_config_map("greeting-props", namespace)
+    assert mine.data == {"important": "userdata"}
+    assert not mine.metadata.owner_references
+    assert not deployment_exists(k8s, namespace, "greeting")
+
+    core.delete_namespaced_config_map("greeting-props", namespace)
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True", timeout=90)
+
+
+def test_two_files_at_one_path_are_a_definition_error(k8s: ApiClient, namespace: str) -> None:
+    manifest = fixture_workflow("greeting", namespace)
+    manifest["spec"]["files"].append({"path": "application.properties", "content": "a=b\n"})
+    create(k8s, manifest)
+
+    workflow = wait_for_condition(k8s, namespace, "greeting", "Ready", "False", "DuplicateFilePath")
+    assert (
+        "'application.properties' would be mounted twice"
+        in condition(workflow, "DefinitionValid")["message"]
+    )
+    assert not deployment_exists(k8s, namespace, "greeting")
