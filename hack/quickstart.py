@@ -19,6 +19,7 @@ import base64
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -100,6 +101,7 @@ def main() -> int:
                 print(f"Operator log: {work / 'operator.log'}. Ctrl-C stops everything.")
                 with contextlib.suppress(KeyboardInterrupt):
                     signal.pause()
+    shutil.rmtree(work, ignore_errors=True)
     print("Stopped.")
     return 0
 
@@ -246,7 +248,9 @@ def print_table(api: client.ApiClient) -> None:
                 f"{last.get('state', '')} {last.get('start', '')}".strip() or "-",
             )
         )
-    print(f"\n$ kubectl get swf -n {NAMESPACE}   (runs from the stand-in Data Index)")
+    print(
+        f"\nWorkflows in namespace {NAMESPACE} (their runs as the stand-in Data Index counts them):"
+    )
     print_rows(rows)
     for item in items:
         ready = _ready(item)
@@ -290,7 +294,9 @@ def wait_until_mirrored(api: client.ApiClient, timeout: float) -> None:
             GROUP, VERSION, MIRROR_NAMESPACE, INSTALLATIONS, MIRROR_INSTALLATION
         )
         sources = (item.get("status") or {}).get("sources") or []
-        if sources and sources[0].get("commit"):
+        workflows = custom.list_namespaced_custom_object(GROUP, VERSION, MIRROR_NAMESPACE, PLURAL)
+        reconciled = all(_ready(workflow) for workflow in workflows["items"])
+        if sources and sources[0].get("commit") and workflows["items"] and reconciled:
             return
         time.sleep(1)
     print(f"  the git source did not sync within {timeout:.0f}s")
@@ -323,7 +329,7 @@ def print_mirror(api: client.ApiClient) -> None:
                 annotations.get("orchestrator.dev/source-commit", "")[:12],
             )
         )
-    print(f"\n$ kubectl get swf -n {MIRROR_NAMESPACE}   (mirrored from git)")
+    print(f"\nWorkflows mirrored from git into namespace {MIRROR_NAMESPACE}:")
     print_rows(rows)
     print(
         "  (Workflows whose secret.properties lists keys wait for a Secret <name>-secrets"
@@ -342,7 +348,7 @@ def print_installation(api: client.ApiClient) -> None:
         GROUP, VERSION, NAMESPACE, INSTALLATIONS, INSTALLATION
     )
     status = item.get("status") or {}
-    print(f"\n$ kubectl get orch -n {NAMESPACE}")
+    print(f"\nConditions of the installation {NAMESPACE}/{INSTALLATION}:")
     rows = [("NAME", "CONDITION", "STATUS", "REASON")]
     for condition in status.get("conditions", []):
         rows.append(
