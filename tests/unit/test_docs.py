@@ -26,6 +26,7 @@ APP_VERSION = yaml.safe_load((ROOT / "helm" / "orchestrator-operator" / "Chart.y
 
 # Modules whose CamelCase string constants are condition types or reasons users see.
 REASON_MODULES = [
+    "orchestrator_operator.reconcile.apply",
     "orchestrator_operator.reconcile.workflow",
     "orchestrator_operator.reconcile.workflow_controller",
     "orchestrator_operator.reconcile.installation",
