@@ -9,6 +9,7 @@ local progress_reasons = {
   RollingOut = true,
   NotRolledOut = true,
   NotPolledYet = true,
+  NotSyncedYet = true,
   InstallationNotReady = true,
   PersistenceNotReady = true,
 }

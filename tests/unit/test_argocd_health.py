@@ -92,6 +92,7 @@ def test_the_progress_reasons_are_reasons_the_operator_uses() -> None:
         installation.ROLLING_OUT,
         installation.NOT_ROLLED_OUT,
         installation.NOT_POLLED,
+        installation.NOT_SYNCED_YET,
         installation.PERSISTENCE_NOT_READY,
         installation_controller.INSTALLATION_NOT_READY,
     }

@@ -245,7 +245,7 @@ def test_a_replan_with_nothing_new_changes_nothing_and_posts_nothing() -> None:
 
 def test_conditions_written_by_others_are_kept() -> None:
     theirs = {
-        "type": "SourcesSynced",
+        "type": "BackupTaken",
         "status": "True",
         "reason": "Synced",
         "message": "",
@@ -266,3 +266,61 @@ def test_status_patch_removes_what_is_no_longer_meant_and_leaves_sources_alone()
         "endpoints": {"dataIndex": "http://a", "jobsService": None},
         "backstageConfigMap": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("entry", "status", "reason"),
+    [
+        (None, "False", "NotSyncedYet"),
+        (
+            {
+                "name": "main",
+                "conditions": [
+                    {
+                        "type": "SourceSynced",
+                        "status": "False",
+                        "reason": "AuthenticationFailed",
+                        "message": "the server refused the credentials",
+                        "lastTransitionTime": "2026-12-01T00:00:00Z",
+                    }
+                ],
+            },
+            "False",
+            "AuthenticationFailed",
+        ),
+        (
+            {
+                "name": "main",
+                "commit": "abc1234",
+                "conditions": [
+                    {
+                        "type": "SourceSynced",
+                        "status": "True",
+                        "reason": "Synced",
+                        "message": "",
+                        "lastTransitionTime": "2026-12-01T00:00:00Z",
+                    }
+                ],
+            },
+            "True",
+            "Synced",
+        ),
+    ],
+)
+def test_git_sources_count_towards_ready(
+    entry: dict[str, Any] | None, status: str, reason: str
+) -> None:
+    installation = make(sources=[{"name": "main", "url": "https://git.example/workflows.git"}])
+    result = plan(
+        installation,
+        deployments=rolled_out(installation),
+        reachability=REACHABLE,
+        status={"sources": [entry]} if entry else {},
+    )
+    synced = condition(result, "SourcesSynced")
+    assert (synced["status"], synced["reason"]) == (status, reason)
+    ready = condition(result, "Ready")
+    assert ready["status"] == status
+    if status == "False":
+        assert ready["reason"] == reason
+        assert "'main'" in ready["message"]

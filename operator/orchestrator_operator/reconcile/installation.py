@@ -51,9 +51,17 @@ from orchestrator_operator.render.workflow import ConsumedSecret
 PERSISTENCE_READY = "PersistenceReady"
 DATA_INDEX_READY = "DataIndexReady"
 JOBS_SERVICE_READY = "JobsServiceReady"
+SOURCES_SYNCED = "SourcesSynced"
 DATA_INDEX_REACHABLE = "DataIndexReachable"
 CONDITION_TYPES = frozenset(
-    {READY, PERSISTENCE_READY, DATA_INDEX_READY, JOBS_SERVICE_READY, DATA_INDEX_REACHABLE}
+    {
+        READY,
+        PERSISTENCE_READY,
+        DATA_INDEX_READY,
+        JOBS_SERVICE_READY,
+        DATA_INDEX_REACHABLE,
+        SOURCES_SYNCED,
+    }
 )
 READY_TYPE = {DATA_INDEX: DATA_INDEX_READY, "jobs-service": JOBS_SERVICE_READY}
 SPEC_FIELD = {DATA_INDEX: "dataIndex", "jobs-service": "jobsService"}
@@ -72,6 +80,8 @@ SCALED_TO_ZERO = "ScaledToZero"
 UNAVAILABLE = "Unavailable"
 AVAILABLE = "Available"
 NOT_POLLED = "NotPolledYet"
+NOT_SYNCED_YET = "NotSyncedYet"
+SYNCED = "Synced"
 INSTALLATION_READY = "InstallationReady"
 
 # Fields of the status this controller writes; the rest belongs to others: `sources` is the
@@ -144,6 +154,8 @@ def plan_installation(
     ]
     if rendered.endpoints.data_index_url:
         findings.append(_check_reachability(observed.reachability))
+    if installation.spec.sources:
+        findings.append(_check_sources(installation, observed.status))
     ready = summarize(findings, INSTALLATION_READY, _ready_message(rendered.endpoints))
 
     admitted = [w for w in observed.linked if installation.admits(w.namespace)]
@@ -312,6 +324,27 @@ def _check_reachability(reachability: Reachability | None) -> Finding:
         f"{reachability.message} (since {timestamp(reachability.since)}); the run figures of"
         " linked workflows are the last known and marked stale",
     )
+
+
+def _check_sources(installation: Installation, status: Mapping[str, Any]) -> Finding:
+    """Whether every git source is mirrored, read from what the source controller wrote in
+    `status.sources`: a source that fails makes the installation not Ready, so that GitOps
+    tools (Argo CD's health check reads Ready) show it, and not only the source's entry."""
+    entries = {entry.get("name"): entry for entry in status.get("sources") or []}
+    for source in installation.spec.sources:
+        synced = find((entries.get(source.name) or {}).get("conditions") or [], "SourceSynced")
+        if synced is None:
+            return Finding(
+                SOURCES_SYNCED, FALSE, NOT_SYNCED_YET, f"source {source.name!r} is not synced yet"
+            )
+        if synced.get("status") != TRUE:
+            return Finding(
+                SOURCES_SYNCED,
+                FALSE,
+                str(synced.get("reason") or NOT_SYNCED_YET),
+                f"source {source.name!r}: {synced.get('message', '')}",
+            )
+    return Finding(SOURCES_SYNCED, TRUE, SYNCED, "every git source is mirrored at its commit")
 
 
 def _ready_message(endpoints: ServiceEndpoints) -> str:
