@@ -43,6 +43,10 @@ logger = logging.getLogger(__name__)
 INVALID_SPEC = "InvalidSpec"
 # How long a Workflow waits after its children changed before it is looked at again.
 SETTLE_SECONDS = 0.5
+# How long the status waits for the deployment controller to take up a Deployment we applied.
+# Past it the status is written anyway, saying the rollout has not started: a cluster whose
+# controller manager is down or far behind still gets an answer.
+DEPLOYMENT_CONTROLLER_GRACE_SECONDS = 10.0
 APPLY_FAILED = "ApplyFailed"
 
 WorkflowKey = tuple[str, str]  # namespace, name
@@ -76,6 +80,8 @@ class WorkflowController:
     _recent: dict[WorkflowKey, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     recent_seconds: float = 60.0
     _references: dict[WorkflowKey, References] = field(default_factory=dict)
+    # When each Workflow began waiting for the deployment controller, while it waits.
+    _awaiting_deployment_controller: dict[WorkflowKey, float] = field(default_factory=dict)
 
     # -- what the handlers tell us -------------------------------------------------------------
 
@@ -84,6 +90,7 @@ class WorkflowController:
         if deleted:
             self._recent.pop(key, None)
             self._references.pop(key, None)
+            self._awaiting_deployment_controller.pop(key, None)
             return
         self._recent[key] = (time.monotonic(), dict(body))
         self.queue.add(key)
@@ -130,6 +137,7 @@ class WorkflowController:
             body = await self.api.get(kube.WORKFLOW, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._references.pop((namespace, name), None)
+            self._awaiting_deployment_controller.pop((namespace, name), None)
             return
         await self.reconcile(body)
 
@@ -174,12 +182,27 @@ class WorkflowController:
                 # the status is written once the children have settled, not before.
                 self.queue.add_after((namespace, name), SETTLE_SECONDS * 2)
                 return
+            if self._waits_for_deployment_controller((namespace, name), observed.deployment):
+                # Until the deployment controller has looked at the new spec, the Deployment's
+                # status describes the old one: written now, the Workflow's status would change
+                # again a moment later. The controller's update brings the Workflow back.
+                self.queue.add_after((namespace, name), SETTLE_SECONDS)
+                return
 
         wrote = await self._write_status(body, plan.status)
         await self._post_events(body, plan.events)
         if not wrote:
             # Nothing changed: the Workflow has settled, and its body need not stay in memory.
             self._recent.pop((namespace, name), None)
+
+    def _waits_for_deployment_controller(
+        self, key: WorkflowKey, deployment: DeploymentState | None
+    ) -> bool:
+        if deployment is None or deployment.observed_generation >= deployment.generation:
+            self._awaiting_deployment_controller.pop(key, None)
+            return False
+        since = self._awaiting_deployment_controller.setdefault(key, time.monotonic())
+        return time.monotonic() - since < DEPLOYMENT_CONTROLLER_GRACE_SECONDS
 
     async def _observe(self, workflow: Workflow, body: Mapping[str, Any]) -> Observed:
         namespace = workflow.namespace
