@@ -401,6 +401,32 @@ def test_an_object_someone_else_made_is_never_taken_over(k8s: ApiClient, namespa
     wait_for_condition(k8s, namespace, "greeting", "Ready", "True", timeout=90)
 
 
+def test_a_child_of_another_workflow_is_never_taken_over(k8s: ApiClient, namespace: str) -> None:
+    # "greeting" owns greeting-managed-props; the user properties of a Workflow named
+    # "greeting-managed" would go to a ConfigMap of that same name.
+    create(k8s, fixture_workflow("greeting", namespace))
+    wait_for_condition(k8s, namespace, "greeting", "DefinitionValid", "True")
+    core = client.CoreV1Api(k8s)
+    held = core.read_namespaced_config_map("greeting-managed-props", namespace)
+    create(
+        k8s,
+        workflow_manifest(
+            load_workflow_folder(FIXTURES / "greeting"), namespace=namespace, name="greeting-managed"
+        ),
+    )
+
+    workflow = wait_for_condition(
+        k8s, namespace, "greeting-managed", "Ready", "False", "ObjectNameTaken"
+    )
+    message = condition(workflow, "Ready")["message"]
+    assert "ConfigMap" in message
+    assert "greeting-managed-props" in message
+    assert "belongs to Workflow greeting" in message
+    kept = core.read_namespaced_config_map("greeting-managed-props", namespace)
+    assert kept.data == held.data
+    assert [ref.name for ref in kept.metadata.owner_references] == ["greeting"]
+
+
 def test_two_files_at_one_path_are_a_definition_error(k8s: ApiClient, namespace: str) -> None:
     manifest = fixture_workflow("greeting", namespace)
     manifest["spec"]["files"].append({"path": "application.properties", "content": "a=b\n"})

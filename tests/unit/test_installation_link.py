@@ -75,6 +75,7 @@ def controller(api: FakeApi) -> InstallationController:
     return InstallationController(
         api=api,  # type: ignore[arg-type]
         children=lambda namespace, name: [],
+        holders=lambda kind, namespace, name: None,
         linked_workflows=lambda namespace, name: [],
     )
 

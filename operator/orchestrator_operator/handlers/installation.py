@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from orchestrator_operator.handlers.holders import holder_indexes
 from orchestrator_operator.handlers.state import OperatorState
 from orchestrator_operator.handlers.workflow import plain
 from orchestrator_operator.reconcile.children import ChildObservation, observe
@@ -70,7 +71,7 @@ async def installation_event(
     installation_deployments: Index = None,
     installation_network_policies: Index = None,
     installation_links: Index = None,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     state = _state(
         memo,
@@ -79,6 +80,7 @@ async def installation_event(
         installation_deployments=installation_deployments,
         installation_network_policies=installation_network_policies,
         installation_links=installation_links,
+        **holder_indexes(kwargs),
     )
     if state.installations:
         state.installations.installation_changed(

@@ -96,6 +96,7 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
     state.workflows = WorkflowController(
         api=api,
         children=state.workflow_children,
+        holders=state.name_holder,
         pod_problems=state.workflow_pod_problems,
         defaults=RuntimeDefaults(dev_image=state.config.dev_image),
         component=state.config.field_manager,
@@ -130,6 +131,7 @@ def _start_installations(state: OperatorState, api: kube.KubeApi, metrics: Opera
     installations = state.installations = InstallationController(
         api=api,
         children=state.installation_children,
+        holders=state.name_holder,
         linked_workflows=state.linked_workflows,
         store=LiveStatus(),
         operator_namespace=config.operator_namespace,

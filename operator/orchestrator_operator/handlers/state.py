@@ -10,8 +10,9 @@ from typing import Any
 
 from orchestrator_operator.adapters import kube
 from orchestrator_operator.config import OperatorConfig
+from orchestrator_operator.handlers.holders import HOLDER_INDEXES
 from orchestrator_operator.metrics import OperatorMetrics
-from orchestrator_operator.reconcile.children import ChildObservation
+from orchestrator_operator.reconcile.children import ChildObservation, NameHolder
 from orchestrator_operator.reconcile.installation_controller import InstallationController
 from orchestrator_operator.reconcile.live import LinkedWorkflow
 from orchestrator_operator.reconcile.source_controller import SourceController
@@ -67,6 +68,12 @@ class OperatorState:
         if index is None or (namespace, installation_name) not in index:
             return []
         return list(index[(namespace, installation_name)])
+
+    def name_holder(self, kind: str, namespace: str, name: str) -> NameHolder | None:
+        index = self.indexes.get(HOLDER_INDEXES.get(kind, ""))
+        if index is None or (namespace, name) not in index:
+            return None
+        return next(iter(index[(namespace, name)]), None)
 
     def workflow_pod_problems(self, namespace: str, workflow_name: str) -> list[str]:
         index = self.indexes.get("workflow_pod_problems")

@@ -7,6 +7,7 @@ from typing import Any
 
 import kopf
 
+from orchestrator_operator.handlers.holders import holder_indexes
 from orchestrator_operator.handlers.state import OperatorState
 from orchestrator_operator.reconcile.children import ChildObservation, observe
 from orchestrator_operator.render.names import MANAGED_BY, MANAGED_BY_LABEL, WORKFLOW_LABEL
@@ -100,7 +101,7 @@ async def workflow_event(
     workflow_services: Index = None,
     workflow_deployments: Index = None,
     workflow_pod_problems: Index = None,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     state = _state(
         memo,
@@ -108,6 +109,7 @@ async def workflow_event(
         workflow_services=workflow_services,
         workflow_deployments=workflow_deployments,
         workflow_pod_problems=workflow_pod_problems,
+        **holder_indexes(kwargs),
     )
     if state.workflows:
         state.workflows.workflow_changed(plain(body), deleted=event.get("type") == "DELETED")

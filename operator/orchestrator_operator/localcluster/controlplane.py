@@ -450,6 +450,13 @@ class LocalControlPlane:
                 f"--root-ca-file={pki / 'server-ca.crt'}",
                 f"--service-account-private-key-file={pki / 'service-accounts.key'}",
                 "--use-service-account-credentials=false",
+                # The default client limit (20 requests a second) makes the controller manager
+                # the slowest part of any run with more than a few Deployments: what the tests
+                # and benchmarks time would be its queue, not the code under test.
+                "--kube-api-qps=500",
+                "--kube-api-burst=1000",
+                "--concurrent-deployment-syncs=10",
+                "--concurrent-replicaset-syncs=10",
             ],
         )
         if not self.simulate_pods:

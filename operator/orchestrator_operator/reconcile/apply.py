@@ -15,6 +15,7 @@ from orchestrator_operator.adapters import kube
 from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
+    HolderLookup,
     with_applied_hash,
 )
 from orchestrator_operator.reconcile.workflow import EventToPost
@@ -65,8 +66,13 @@ async def apply_children(
     namespace: str,
     children: list[dict[str, Any]],
     observed: Iterable[ChildObservation],
+    holders: HolderLookup,
 ) -> int:
-    """Apply the children that need it; return how many did. `owner` names the owner in logs."""
+    """Apply the children that need it; return how many did. `owner` names the owner in logs.
+
+    `holders` tells who holds a name, from the watches: a child not yet created is checked
+    there, not with a read per child.
+    """
     seen = {(child.kind, child.name): child for child in observed}
     # Everything else first, all at once; the Deployments last, so that a new pod never starts
     # before the files and properties it mounts exist.
@@ -75,7 +81,7 @@ async def apply_children(
     count = 0
     for batch in (first, last):
         results = await asyncio.gather(
-            *(_apply_child(api, applied, owner, namespace, child, seen) for child in batch)
+            *(_apply_child(api, applied, holders, owner, namespace, child, seen) for child in batch)
         )
         count += sum(results)
     return count
@@ -84,6 +90,7 @@ async def apply_children(
 async def _apply_child(
     api: kube.KubeApi,
     applied: AppliedContent,
+    holders: HolderLookup,
     owner: str,
     namespace: str,
     manifest: dict[str, Any],
@@ -95,35 +102,32 @@ async def _apply_child(
     observed = seen.get((kind, name))
     if not applied.needs_apply(key, applied_hash, observed):
         return False
-    if observed is None and not applied.knows(key):
-        # Not ours as far as the watches know: an object of the same name made by someone
-        # else must not be taken over, or deleting our owner would delete it too.
-        await _refuse_foreign(api, manifest, namespace)
+    if observed is None:
+        # Not this owner's as far as the watches know: an object of the same name made by
+        # someone else, or by another owner of ours, must not be taken over, or deleting our
+        # owner would delete it too (and two owners would rewrite it in turn).
+        _refuse_foreign(holders, manifest, namespace)
     response = await api.apply(annotated)
     applied.remember(key, response)
     logger.info("Applied %s %s/%s for %s", kind, namespace, name, owner)
     return True
 
 
-async def _refuse_foreign(api: kube.KubeApi, manifest: dict[str, Any], namespace: str) -> None:
+def _refuse_foreign(holders: HolderLookup, manifest: dict[str, Any], namespace: str) -> None:
+    """Raise NameTaken when another object holds the child's name.
+
+    Limitation: the watches are the judge, so an object of the same name created a moment
+    before ours, and not yet seen by them, is taken over like one of ours.
+    """
     owners = manifest["metadata"].get("ownerReferences") or []
     owner_uid = next((ref["uid"] for ref in owners if ref.get("controller")), None)
     if not owner_uid:
         return
-    existing = await api.get(kube.kind_of(manifest), namespace, manifest["metadata"]["name"])
-    if existing is None:
+    name = manifest["metadata"]["name"]
+    holder = holders(manifest["kind"], namespace, name)
+    if holder is None or holder.controller_uid == owner_uid:
         return
-    controllers = [
-        ref for ref in existing["metadata"].get("ownerReferences") or [] if ref.get("controller")
-    ]
-    if controllers and controllers[0].get("uid") == owner_uid:
-        return
-    holder = (
-        f"{controllers[0].get('kind')} {controllers[0].get('name')}"
-        if controllers
-        else "no resource of this operator"
-    )
-    raise NameTaken(manifest["kind"], namespace, manifest["metadata"]["name"], holder)
+    raise NameTaken(manifest["kind"], namespace, name, holder.description)
 
 
 async def post_events(

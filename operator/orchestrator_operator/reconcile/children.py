@@ -11,13 +11,36 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 APPLIED_HASH_ANNOTATION = "orchestrator.dev/applied-hash"
 
 ChildKey = tuple[str, str, str]  # kind, namespace, name
+
+
+@dataclass(frozen=True)
+class NameHolder:
+    """The object that holds a name one of our children needs, as the watches last saw it."""
+
+    controller_uid: str | None
+    # Who controls it, in words: "Workflow hello", or that nothing does.
+    description: str
+
+
+# The holder of a name, by kind, namespace and name; None when no object has that name.
+HolderLookup = Callable[[str, str, str], "NameHolder | None"]
+
+
+def holder_of(body: Mapping[str, Any]) -> NameHolder:
+    controller = next(
+        (ref for ref in body["metadata"].get("ownerReferences") or [] if ref.get("controller")),
+        None,
+    )
+    if controller is None:
+        return NameHolder(None, "no controller (someone else made it)")
+    return NameHolder(controller.get("uid"), f"{controller.get('kind')} {controller.get('name')}")
 
 
 @dataclass(frozen=True)
@@ -117,9 +140,6 @@ class AppliedContent:
             self._content[key] = observed.content_hash
             return False
         return remembered != observed.content_hash
-
-    def knows(self, key: ChildKey) -> bool:
-        return key in self._content
 
     def remember(self, key: ChildKey, response: Mapping[str, Any]) -> None:
         self._content[key] = content_hash(response)

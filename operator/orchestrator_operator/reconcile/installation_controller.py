@@ -32,6 +32,7 @@ from orchestrator_operator.reconcile.apply import (
 from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
+    HolderLookup,
 )
 from orchestrator_operator.reconcile.conditions import (
     FALSE,
@@ -94,6 +95,8 @@ _KINDS = {
 class InstallationController:
     api: kube.KubeApi
     children: ChildLookup
+    # Who holds the name of a child not created yet: another owner's object is never taken.
+    holders: HolderLookup
     # Workflows whose installationRef names an installation, from the Workflows' watch.
     linked_workflows: LinkLookup
     store: LiveStatus = field(default_factory=LiveStatus)
@@ -265,6 +268,7 @@ class InstallationController:
                 owner=f"OrchestratorInstance {installation.name}",
                 namespace=installation.namespace,
                 children=plan.children,
+                holders=self.holders,
                 observed=self.children(installation.namespace, installation.name),
             )
             changed += await self._prune(installation, plan)

@@ -26,6 +26,7 @@ from orchestrator_operator.reconcile.apply import (
 from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
+    HolderLookup,
 )
 from orchestrator_operator.reconcile.conditions import FALSE, READY, Finding, merge_conditions
 from orchestrator_operator.reconcile.queue import WorkQueue
@@ -67,6 +68,8 @@ class References:
 class WorkflowController:
     api: kube.KubeApi
     children: ChildLookup
+    # Who holds the name of a child not created yet: another owner's object is never taken.
+    holders: HolderLookup
     pod_problems: PodProblemLookup
     defaults: RuntimeDefaults = field(default_factory=RuntimeDefaults)
     resolve_installation: InstallationResolver | None = None
@@ -166,6 +169,7 @@ class WorkflowController:
                     owner=f"Workflow {workflow.name}",
                     namespace=workflow.namespace,
                     children=plan.children,
+                    holders=self.holders,
                     observed=self.children(workflow.namespace, workflow.name),
                 )
             except kube.ApiError as error:
@@ -198,7 +202,7 @@ class WorkflowController:
     def _waits_for_deployment_controller(
         self, key: WorkflowKey, deployment: DeploymentState | None
     ) -> bool:
-        if deployment is None or deployment.observed_generation >= deployment.generation:
+        if deployment is None or _taken_up(deployment):
             self._awaiting_deployment_controller.pop(key, None)
             return False
         since = self._awaiting_deployment_controller.setdefault(key, time.monotonic())
@@ -316,6 +320,20 @@ def _parse(body: Mapping[str, Any]) -> Workflow:
         labels=metadata.get("labels") or {},
         spec=WorkflowSpec.model_validate(body.get("spec") or {}),
     )
+
+
+def _taken_up(deployment: DeploymentState) -> bool:
+    """Whether the controllers have done what they do at once with a Deployment we applied.
+
+    The deployment controller first records that it saw the new spec, and a moment later the
+    ReplicaSet's pods. On a first rollout there are no old pods to replace, so every replica is
+    an updated one as soon as the ReplicaSet controller has created the pods: until then the
+    Deployment's status is about to change again, whether or not the pods ever start.
+    """
+    if deployment.observed_generation < deployment.generation:
+        return False
+    first_rollout = deployment.generation == 1
+    return not first_rollout or deployment.updated >= deployment.desired
 
 
 def _deployment_state(rollout: Mapping[str, Any]) -> DeploymentState:
