@@ -76,6 +76,8 @@ def checkout(client: GitClient, url: str, ref: RefSpec, **kwargs: Any) -> dict[s
                 "greeting": (tree.root / "greeting" / "greeting.sw.yaml").read_text()
                 if (tree.root / "greeting").is_dir()
                 else None,
+                "links on disk": [link for link in tree.symlinks if (tree.root / link).exists()]
+                + [link for link in tree.symlinks if (tree.root / link).is_symlink()],
             }
 
     return asyncio.run(run())
@@ -161,6 +163,8 @@ def test_symbolic_links_are_listed_and_not_written(repository: Path, scratch: Pa
     tree: Checkout = seen["tree"]
 
     assert set(tree.symlinks) == {"greeting/passwd.json", "greeting/shared"}
+    # Neither the links nor the files git writes in their place with core.symlinks=false.
+    assert seen["links on disk"] == []
 
 
 def test_a_branch_that_does_not_exist(repository: Path, scratch: Path) -> None:
