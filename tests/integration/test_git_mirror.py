@@ -476,14 +476,43 @@ def test_a_symlink_out_of_the_checkout_is_not_followed(
     assert "root:" not in json.dumps(workflows(k8s, namespace))
 
 
-def test_a_url_that_starts_with_a_dash_is_refused_by_the_api_server(
-    k8s: ApiClient, namespace: str
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"url": "--upload-pack=touch /tmp/pwned"}, "the URL must not start with '-'"),
+        (
+            {"url": "https://ghp_T0ken@github.com/team/workflows"},
+            "put the credentials in the Secret of credentials",
+        ),
+        (
+            {"url": "https://user:pass@github.com/team/workflows"},
+            "put the credentials in the Secret of credentials",
+        ),
+        (
+            {"url": "https://github.com/team/workflows", "ref": {"commit": "7bc6cd1"}},
+            "a commit must be its full 40-character id",
+        ),
+    ],
+)
+def test_what_a_source_must_not_say_is_refused_by_the_api_server(
+    k8s: ApiClient, namespace: str, fields: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ApiException) as refused:
-        create_installation(k8s, namespace, source("--upload-pack=touch /tmp/pwned"))
+        create_installation(k8s, namespace, source(**fields))
 
     assert refused.value.status == 422
-    assert "the URL must not start with '-'" in str(refused.value.body)
+    assert message in str(refused.value.body)
+
+
+def test_an_at_sign_in_the_path_and_a_full_commit_are_admitted(
+    k8s: ApiClient, namespace: str
+) -> None:
+    commit = {"commit": "7bc6cd1d6ad16d045ca6ea27dd186bd448f145c8"}
+    created = create_installation(
+        k8s, namespace, source("https://127.0.0.1:1/team/at@sign.git", ref=commit)
+    )
+
+    assert created["spec"]["sources"][0]["ref"] == commit
 
 
 def test_unchanged_polls_write_nothing(

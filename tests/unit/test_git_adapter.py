@@ -274,11 +274,13 @@ def test_the_token_is_never_an_argument_and_only_in_the_askpass_variable(
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    # The Secret holds an ssh key as well: an https URL leaves it unused.
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nunused\n-----END OPENSSH PRIVATE KEY-----"
     checkout(
         https_client(server, scratch),
         server.url("workflows"),
         RefSpec(branch="main"),
-        auth=GitAuth.from_secret({"token": TOKEN}),
+        auth=GitAuth.from_secret({"token": TOKEN, "ssh-privatekey": key, "known_hosts": "h"}),
     )
 
     assert started
@@ -286,6 +288,7 @@ def test_the_token_is_never_an_argument_and_only_in_the_askpass_variable(
         assert not any(TOKEN in arg for arg in args), args
         holding = {name for name, value in env.items() if TOKEN in value}
         assert holding <= {"ORCHESTRATOR_GIT_PASSWORD"}
+        assert "GIT_SSH_COMMAND" not in env
         assert env["GIT_CONFIG_NOSYSTEM"] == "1"
         assert env["GIT_TERMINAL_PROMPT"] == "0"
         assert env["GIT_ALLOW_PROTOCOL"] == "https"
@@ -346,7 +349,9 @@ def test_ssh_checks_host_keys_and_offers_only_the_given_key(
     scratch: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----"
-    auth = GitAuth.from_secret({"ssh-privatekey": key, "known_hosts": "127.0.0.1 ssh-ed25519 AAAA"})
+    hosts = "127.0.0.1 ssh-ed25519 AAAA"
+    # The Secret holds a token as well: an ssh URL leaves it unused.
+    auth = GitAuth.from_secret({"ssh-privatekey": key, "known_hosts": hosts, "token": TOKEN})
     seen: dict[str, Any] = {}
     real = asyncio.create_subprocess_exec
 
@@ -362,6 +367,7 @@ def test_ssh_checks_host_keys_and_offers_only_the_given_key(
 
     async def recording(*args: Any, **kwargs: Any) -> Any:
         look(args, kwargs["env"]["GIT_SSH_COMMAND"])
+        seen["token in env"] = any(TOKEN in value for value in kwargs["env"].values())
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
@@ -386,6 +392,7 @@ def test_ssh_checks_host_keys_and_offers_only_the_given_key(
     assert "not-a-real-key" in seen["key"]
     assert not any("not-a-real-key" in arg for arg in seen["args"])
     assert not seen["key_file"].exists()
+    assert seen["token in env"] is False
     assert os.listdir(scratch) == []
 
 

@@ -49,7 +49,9 @@ GIT_FAILED = "GitFailed"
 # Bitbucket accept any user name with a token.
 TOKEN_USERNAME = "x-access-token"
 
-FULL_COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
+# Limitation: repositories in git's SHA-256 object format cannot be mirrored: each checkout
+# is a new SHA-1 repository, and git refuses to fetch into it from a SHA-256 one.
+FULL_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._~-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>.+)$")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]*)?$")
@@ -95,16 +97,32 @@ class GitAuth:
 
     @classmethod
     def from_secret(cls, data: Mapping[str, str]) -> GitAuth:
-        """Credentials from the decoded keys of a Secret (see GitCredentials for the keys)."""
+        """Credentials from the decoded keys of a Secret (see GitCredentials for the keys).
+
+        A token wins over a password. A Secret may hold both HTTPS and SSH credentials: the
+        URL's transport picks which are used.
+        """
         token = data.get("token")
-        if token:
-            return cls(username=data.get("username") or TOKEN_USERNAME, password=token)
         return cls(
-            username=data.get("username") or None,
-            password=data.get("password") or None,
+            username=data.get("username") or (TOKEN_USERNAME if token else None),
+            password=token or data.get("password") or None,
             ssh_private_key=data.get("ssh-privatekey") or None,
             known_hosts=data.get("known_hosts") or None,
         )
+
+    def missing(self, transport: str) -> str | None:
+        """What these credentials lack for a URL of `transport`, said for a person; None when
+        they will do."""
+        if transport == SSH and self.ssh_private_key and not self.known_hosts:
+            return (
+                "holds ssh-privatekey but no known_hosts: host keys are always checked, so add"
+                " the server's host keys (as ssh-keyscan prints them) under the key known_hosts"
+            )
+        if transport == SSH and not self.known_hosts:
+            return "holds neither ssh-privatekey nor known_hosts, which an ssh URL needs"
+        if transport == HTTPS and not self.password:
+            return "holds neither token nor password, which an https URL needs"
+        return None
 
     def secrets(self) -> list[str]:
         return [value for value in (self.password, self.ssh_private_key) if value]
@@ -163,8 +181,10 @@ def check_url(url: str, *, allow_file: bool) -> RepositoryUrl:
 
     Accepted: https://host/path, ssh://[user@]host[:port]/path, user@host:path, and file://
     only when `allow_file`. Refused: anything that git could read as an option, a transport
-    helper (`ext::`, `fd::`), other schemes, local paths, and a password inside the URL (it
-    belongs in the credentials Secret, where it is not shown to every reader of the resource).
+    helper (`ext::`, `fd::`), other schemes, local paths, a password inside the URL, and any
+    user information in an https URL (a token there would reach git's arguments and the
+    checkout's FETCH_HEAD; it belongs in the credentials Secret, where it is not shown to every
+    reader of the resource).
     """
     if not url or url != url.strip() or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise GitError(INVALID_SOURCE, "the URL is empty or holds spaces or control characters")
@@ -191,11 +211,11 @@ def check_url(url: str, *, allow_file: bool) -> RepositoryUrl:
         raise GitError(
             INVALID_SOURCE, f"the URL scheme {transport!r} is not allowed: use https or ssh"
         )
-    _check_network_url(urlsplit(url))
+    _check_network_url(urlsplit(url), transport)
     return RepositoryUrl(url, transport)
 
 
-def _check_network_url(parts: SplitResult) -> None:
+def _check_network_url(parts: SplitResult, transport: str) -> None:
     try:
         host, port = parts.hostname, parts.port
     except ValueError:
@@ -205,6 +225,12 @@ def _check_network_url(parts: SplitResult) -> None:
         written_host = written_host.split(":", 1)[0]
     if not host or not _HOST.match(written_host):
         raise GitError(INVALID_SOURCE, "the URL has no valid host name")
+    if transport == HTTPS and "@" in parts.netloc:
+        raise GitError(
+            INVALID_SOURCE,
+            "the https URL holds a user, password or token before '@': put the credentials in"
+            " the Secret of credentials instead",
+        )
     if parts.password is not None:
         raise GitError(
             INVALID_SOURCE, "the URL holds a password: put it in the credentials Secret instead"
