@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -294,6 +296,100 @@ def test_the_token_is_never_an_argument_and_only_in_the_askpass_variable(
         assert env["GIT_ALLOW_PROTOCOL"] == "https"
         assert "KUBECONFIG" not in env
     assert os.listdir(scratch) == []
+
+
+def credential_files(folder: Path) -> list[str]:
+    return [
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and (path.name == "askpass.sh" or TOKEN.encode() in path.read_bytes())
+    ]
+
+
+def test_no_credential_is_left_on_disk_or_in_the_environment_once_fetched(
+    server: GitServer, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[tuple[str, ...], dict[str, str]]] = []
+    real = asyncio.create_subprocess_exec
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        started.append((tuple(args), dict(kwargs["env"])))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    client = https_client(server, scratch)
+
+    async def run() -> list[str]:
+        auth = GitAuth.from_secret({"token": TOKEN})
+        url = server.url("workflows")
+        async with client.checkout(url, RefSpec(branch="main"), max_bytes=10**8, auth=auth):
+            # While the commit is read: every file of the scratch folder, the checkout's too.
+            return await asyncio.to_thread(credential_files, scratch)
+
+    assert asyncio.run(run()) == []
+    fetch = next(n for n, (args, _) in enumerate(started) if "fetch" in args)
+    assert "ORCHESTRATOR_GIT_PASSWORD" in started[fetch][1]
+    after = [env for _, env in started[fetch + 1 :]]
+    assert len(after) == 3  # rev-parse, ls-tree, checkout
+    for env in after:
+        assert not {"GIT_ASKPASS", "ORCHESTRATOR_GIT_PASSWORD", "GIT_SSH_COMMAND"} & set(env)
+        assert not any(TOKEN in value for value in env.values())
+
+
+def test_scratch_folders_of_processes_that_are_gone_are_removed(scratch: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    ours, alive = os.getpid(), os.getppid()
+    for name in (
+        f"orchestrator-git-{gone.pid}-killed",
+        f"orchestrator-git-{ours}-earlier",
+        f"orchestrator-git-{ours}-running",
+        f"orchestrator-git-{alive}-running",
+        "orchestrator-git-unknown",
+        "someone-else",
+    ):
+        (scratch / name / "private" / "credentials").mkdir(parents=True)
+        (scratch / name / "private" / "credentials" / "id_key").write_text("KEY")
+    # A folder with our process id made before this process started: a restarted container.
+    an_hour_ago = time.time() - 3600
+    os.utime(scratch / f"orchestrator-git-{ours}-earlier", (an_hour_ago, an_hour_ago))
+
+    file_client(scratch)
+
+    assert sorted(os.listdir(scratch)) == sorted(
+        [
+            f"orchestrator-git-{ours}-running",
+            f"orchestrator-git-{alive}-running",
+            "orchestrator-git-unknown",
+            "someone-else",
+        ]
+    )
+
+
+def test_output_that_only_goes_into_messages_is_kept_only_at_its_end(
+    tmp_path: Path, scratch: Path
+) -> None:
+    chatty = tmp_path / "chatty-git"
+    chatty.write_text(
+        "#!/bin/sh\n"
+        "head -c 3000000 /dev/zero | tr '\\0' x\n"
+        "echo ' the end of stdout'\n"
+        "head -c 3000000 /dev/zero | tr '\\0' y >&2\n"
+        "echo ' the end of stderr' >&2\n"
+    )
+    chatty.chmod(0o755)
+    client = GitClient(timeout=30, work_dir=str(scratch), git=str(chatty))
+    env = {"PATH": os.environ["PATH"]}
+
+    kept = asyncio.run(client._git(["fetch"], env=env, cwd=tmp_path))
+    whole = asyncio.run(client._git(["ls-tree"], env=env, cwd=tmp_path, whole_output=True))
+
+    assert len(kept.stdout) == 64 * 1024
+    assert kept.stdout.endswith("x the end of stdout\n")
+    assert len(kept.stderr) == 64 * 1024
+    assert kept.stderr.endswith("y the end of stderr\n")
+    assert len(whole.stdout) == 3_000_000 + len(" the end of stdout\n")
+    assert len(whole.stderr) == 64 * 1024
 
 
 def test_a_closed_port_is_unreachable(scratch: Path) -> None:
