@@ -419,11 +419,16 @@ def test_a_token_opens_a_private_repository_and_a_wrong_one_leaks_nowhere(
 
 
 def test_an_unreachable_server_keeps_every_workflow(
-    k8s: ApiClient, namespace: str, repository: Repository
+    k8s: ApiClient, namespace: str, repository: Repository, operator: OperatorProcess
 ) -> None:
+    syncs = "orchestrator_git_sync_total"
+    timed = "orchestrator_git_sync_duration_seconds_count"
+    main = f"{namespace}/{INSTALLATION}/main"
     create_installation(k8s, namespace, source(repository.file_url))
     good = wait_for_source(k8s, namespace, commit=repository.head())
     before = wait_for_workflows(k8s, namespace, FIXTURE_NAMES)
+    assert operator.metric(syncs, source=main, result="success") == 1
+    assert operator.metric(syncs, source=main, result="error") == 0
 
     set_sources(k8s, namespace, source(f"https://127.0.0.1:{closed_port()}/workflows.git"))
     entry = wait_for_source(k8s, namespace, reason="RepositoryUnreachable")
@@ -434,6 +439,42 @@ def test_an_unreachable_server_keeps_every_workflow(
     assert {n: w["metadata"]["uid"] for n, w in after.items()} == {
         n: w["metadata"]["uid"] for n, w in before.items()
     }
+    # The status is written before the sync's end is counted.
+    failed = wait_for(
+        lambda: operator.metric(syncs, source=main, result="error"),
+        timeout=10,
+        message="the failed sync to be counted",
+    )
+    assert failed >= 1
+    assert operator.metric(syncs, source=main, result="success") == 1
+    assert operator.metric(timed, source=main) == operator.metric(
+        syncs, source=main, result="success"
+    ) + operator.metric(syncs, source=main, result="error") + operator.metric(
+        syncs, source=main, result="unchanged"
+    )
+
+
+def test_a_definition_at_the_root_is_one_more_workflow_and_takes_none_away(
+    k8s: ApiClient, namespace: str, repository: Repository
+) -> None:
+    create_installation(k8s, namespace, source(repository.file_url))
+    wait_for_source(k8s, namespace, commit=repository.head())
+    before = wait_for_workflows(k8s, namespace, FIXTURE_NAMES)
+
+    greeting = (FIXTURES / "greeting" / "greeting.sw.yaml").read_text()
+    stray = greeting.replace("id: greeting", "id: stray", 1)
+    (repository.path / "stray.sw.yaml").write_text(stray)
+    added = repository.commit("A definition at the root of the repository")
+    sync_now(k8s, namespace)
+    entry = wait_for_source(k8s, namespace, commit=added)
+
+    after = wait_for_workflows(k8s, namespace, FIXTURE_NAMES | {"stray"})
+    assert entry["workflows"] == len(FIXTURE_NAMES) + 1
+    assert {n: after[n]["metadata"]["uid"] for n in FIXTURE_NAMES} == {
+        n: w["metadata"]["uid"] for n, w in before.items()
+    }
+    assert after["stray"]["metadata"]["annotations"][PATH_ANNOTATION] == ""
+    assert not any(path.startswith("greeting/") for path in files_of(after["stray"]))
 
 
 def test_two_folders_with_one_id_are_reported_and_the_existing_workflow_is_kept(

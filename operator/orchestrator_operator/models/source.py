@@ -33,6 +33,8 @@ class GitRef(ApiModel):
         str | None,
         Field(
             pattern=COMMIT_PATTERN,
+            # A bound on the length keeps the rule below within the API server's cost budget.
+            max_length=64,
             description="A full 40-character commit id.",
             **schema_extra(
                 **{
