@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from helpers.ssh_server import SshServer, make_key, ssh_server
 from orchestrator_operator.adapters import git as git_adapter
 from orchestrator_operator.adapters.git import (
     AUTHENTICATION_FAILED,
+    HOST_KEY_NOT_TRUSTED,
     INVALID_SOURCE,
     REF_NOT_FOUND,
     REPOSITORY_NOT_FOUND,
@@ -496,6 +498,86 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[SshServer]:
+    with ssh_server(tmp_path / "sshd") as running:
+        yield running
+
+
+def ssh_auth(server: SshServer, known_hosts: str | None = None) -> GitAuth:
+    return GitAuth.from_secret(
+        {
+            "ssh-privatekey": server.client_key.private_key,
+            "known_hosts": known_hosts or server.known_hosts(),
+        }
+    )
+
+
+def test_a_key_opens_a_repository_over_ssh_and_never_reaches_an_argument(
+    sshd: SshServer, repository: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[tuple[str, ...], dict[str, str]]] = []
+    real = asyncio.create_subprocess_exec
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        started.append((tuple(args), dict(kwargs["env"])))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    client = GitClient(timeout=30, work_dir=str(scratch))
+    url, auth = sshd.url(repository), ssh_auth(sshd)
+
+    async def run() -> tuple[str, Checkout, list[str], str]:
+        commit = await client.resolve(url, RefSpec(branch="main"), auth)
+        async with client.checkout(url, RefSpec(branch="main"), max_bytes=10**8, auth=auth) as tree:
+            keys = await asyncio.to_thread(lambda: [p.name for p in scratch.rglob("id_key")])
+            greeting = (tree.root / "greeting" / "greeting.sw.yaml").read_text()
+            return commit, tree, keys, greeting
+
+    commit, tree, keys_while_read, greeting = asyncio.run(run())
+
+    head = git(repository, "rev-parse", "HEAD")
+    assert commit == tree.commit == head
+    assert greeting == (repository / "greeting" / "greeting.sw.yaml").read_text()
+    assert keys_while_read == []
+    secret_line = sshd.client_key.private_key.splitlines()[1]
+    ssh_commands = [env["GIT_SSH_COMMAND"] for _, env in started if "GIT_SSH_COMMAND" in env]
+    assert len(ssh_commands) == 3  # ls-remote, init, fetch
+    for args, env in started:
+        assert not any(secret_line in arg for arg in args)
+        assert not any(secret_line in value for value in env.values())
+    assert os.listdir(scratch) == []
+
+
+def test_a_host_key_not_in_known_hosts_is_not_trusted_over_ssh(
+    sshd: SshServer, repository: Path, scratch: Path, tmp_path: Path
+) -> None:
+    impostor = make_key(tmp_path, "other_host_key")
+    client = GitClient(timeout=30, work_dir=str(scratch))
+
+    error = failure(
+        client.resolve(sshd.url(repository), RefSpec(), ssh_auth(sshd, sshd.known_hosts(impostor)))
+    )
+
+    assert error.reason == HOST_KEY_NOT_TRUSTED
+    assert os.listdir(scratch) == []
+
+
+def test_a_key_the_server_does_not_know_fails_authentication_over_ssh(
+    sshd: SshServer, repository: Path, scratch: Path, tmp_path: Path
+) -> None:
+    stranger = make_key(tmp_path, "stranger_key")
+    auth = GitAuth.from_secret(
+        {"ssh-privatekey": stranger.private_key, "known_hosts": sshd.known_hosts()}
+    )
+    client = GitClient(timeout=30, work_dir=str(scratch))
+
+    error = failure(client.resolve(sshd.url(repository), RefSpec(), auth))
+
+    assert error.reason == AUTHENTICATION_FAILED
+    assert stranger.private_key.splitlines()[1] not in error.message
 
 
 def test_the_quick_start_serves_the_fixture_repository(tmp_path: Path, scratch: Path) -> None:
