@@ -427,7 +427,12 @@ def test_an_unreachable_server_keeps_every_workflow(
     create_installation(k8s, namespace, source(repository.file_url))
     good = wait_for_source(k8s, namespace, commit=repository.head())
     before = wait_for_workflows(k8s, namespace, FIXTURE_NAMES)
-    assert operator.metric(syncs, source=main, result="success") == 1
+    # The status is written before the sync's end is counted.
+    wait_for(
+        lambda: operator.metric(syncs, source=main, result="success") == 1,
+        timeout=10,
+        message="the mirrored commit to be counted",
+    )
     assert operator.metric(syncs, source=main, result="error") == 0
 
     set_sources(k8s, namespace, source(f"https://127.0.0.1:{closed_port()}/workflows.git"))
@@ -439,7 +444,6 @@ def test_an_unreachable_server_keeps_every_workflow(
     assert {n: w["metadata"]["uid"] for n, w in after.items()} == {
         n: w["metadata"]["uid"] for n, w in before.items()
     }
-    # The status is written before the sync's end is counted.
     failed = wait_for(
         lambda: operator.metric(syncs, source=main, result="error"),
         timeout=10,
