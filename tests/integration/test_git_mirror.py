@@ -419,11 +419,21 @@ def test_a_token_opens_a_private_repository_and_a_wrong_one_leaks_nowhere(
 
 
 def test_an_unreachable_server_keeps_every_workflow(
-    k8s: ApiClient, namespace: str, repository: Repository
+    k8s: ApiClient, namespace: str, repository: Repository, operator: OperatorProcess
 ) -> None:
+    syncs = "orchestrator_git_sync_total"
+    timed = "orchestrator_git_sync_duration_seconds_count"
+    main = f"{namespace}/{INSTALLATION}/main"
     create_installation(k8s, namespace, source(repository.file_url))
     good = wait_for_source(k8s, namespace, commit=repository.head())
     before = wait_for_workflows(k8s, namespace, FIXTURE_NAMES)
+    # The status is written before the sync's end is counted.
+    wait_for(
+        lambda: operator.metric(syncs, source=main, result="success") == 1,
+        timeout=10,
+        message="the mirrored commit to be counted",
+    )
+    assert operator.metric(syncs, source=main, result="error") == 0
 
     set_sources(k8s, namespace, source(f"https://127.0.0.1:{closed_port()}/workflows.git"))
     entry = wait_for_source(k8s, namespace, reason="RepositoryUnreachable")
@@ -434,6 +444,41 @@ def test_an_unreachable_server_keeps_every_workflow(
     assert {n: w["metadata"]["uid"] for n, w in after.items()} == {
         n: w["metadata"]["uid"] for n, w in before.items()
     }
+    failed = wait_for(
+        lambda: operator.metric(syncs, source=main, result="error"),
+        timeout=10,
+        message="the failed sync to be counted",
+    )
+    assert failed >= 1
+    assert operator.metric(syncs, source=main, result="success") == 1
+    assert operator.metric(timed, source=main) == operator.metric(
+        syncs, source=main, result="success"
+    ) + operator.metric(syncs, source=main, result="error") + operator.metric(
+        syncs, source=main, result="unchanged"
+    )
+
+
+def test_a_definition_at_the_root_is_one_more_workflow_and_takes_none_away(
+    k8s: ApiClient, namespace: str, repository: Repository
+) -> None:
+    create_installation(k8s, namespace, source(repository.file_url))
+    wait_for_source(k8s, namespace, commit=repository.head())
+    before = wait_for_workflows(k8s, namespace, FIXTURE_NAMES)
+
+    greeting = (FIXTURES / "greeting" / "greeting.sw.yaml").read_text()
+    stray = greeting.replace("id: greeting", "id: stray", 1)
+    (repository.path / "stray.sw.yaml").write_text(stray)
+    added = repository.commit("A definition at the root of the repository")
+    sync_now(k8s, namespace)
+    entry = wait_for_source(k8s, namespace, commit=added)
+
+    after = wait_for_workflows(k8s, namespace, FIXTURE_NAMES | {"stray"})
+    assert entry["workflows"] == len(FIXTURE_NAMES) + 1
+    assert {n: after[n]["metadata"]["uid"] for n in FIXTURE_NAMES} == {
+        n: w["metadata"]["uid"] for n, w in before.items()
+    }
+    assert after["stray"]["metadata"]["annotations"][PATH_ANNOTATION] == ""
+    assert not any(path.startswith("greeting/") for path in files_of(after["stray"]))
 
 
 def test_two_folders_with_one_id_are_reported_and_the_existing_workflow_is_kept(
@@ -476,14 +521,43 @@ def test_a_symlink_out_of_the_checkout_is_not_followed(
     assert "root:" not in json.dumps(workflows(k8s, namespace))
 
 
-def test_a_url_that_starts_with_a_dash_is_refused_by_the_api_server(
-    k8s: ApiClient, namespace: str
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"url": "--upload-pack=touch /tmp/pwned"}, "the URL must not start with '-'"),
+        (
+            {"url": "https://ghp_T0ken@github.com/team/workflows"},
+            "put the credentials in the Secret of credentials",
+        ),
+        (
+            {"url": "https://user:pass@github.com/team/workflows"},
+            "put the credentials in the Secret of credentials",
+        ),
+        (
+            {"url": "https://github.com/team/workflows", "ref": {"commit": "7bc6cd1"}},
+            "a commit must be its full 40-character id",
+        ),
+    ],
+)
+def test_what_a_source_must_not_say_is_refused_by_the_api_server(
+    k8s: ApiClient, namespace: str, fields: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ApiException) as refused:
-        create_installation(k8s, namespace, source("--upload-pack=touch /tmp/pwned"))
+        create_installation(k8s, namespace, source(**fields))
 
     assert refused.value.status == 422
-    assert "the URL must not start with '-'" in str(refused.value.body)
+    assert message in str(refused.value.body)
+
+
+def test_an_at_sign_in_the_path_and_a_full_commit_are_admitted(
+    k8s: ApiClient, namespace: str
+) -> None:
+    commit = {"commit": "7bc6cd1d6ad16d045ca6ea27dd186bd448f145c8"}
+    created = create_installation(
+        k8s, namespace, source("https://127.0.0.1:1/team/at@sign.git", ref=commit)
+    )
+
+    assert created["spec"]["sources"][0]["ref"] == commit
 
 
 def test_unchanged_polls_write_nothing(

@@ -129,7 +129,7 @@ def test_a_reference_cannot_bring_in_a_secret_or_hidden_file(repository: Path) -
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
-def test_symbolic_links_out_of_the_folder_are_not_followed(
+def test_symbolic_links_are_not_followed_even_inside_the_folder(
     repository: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "outside"
@@ -150,9 +150,24 @@ def test_symbolic_links_out_of_the_folder_are_not_followed(
 
     assert set(workflow.files) == {
         "schemas/greeting.sw.input-schema.json",
-        "schemas/inside.json",
         "schemas/workflow-output-schema.json",
     }
+
+
+def test_a_definition_or_properties_file_that_is_a_link_is_not_read(repository: Path) -> None:
+    greeting = repository / "greeting"
+    (greeting / "application.properties").unlink()
+    (greeting / "application.properties").symlink_to(
+        repository / "list-users" / "application.properties"
+    )
+    definition = greeting / "greeting.sw.yaml"
+    definition.rename(repository / "greeting.sw.yaml")
+    definition.symlink_to(repository / "greeting.sw.yaml")
+
+    assert _folder_problem(greeting).startswith("the folder holds no definition")
+    (greeting / "greeting.sw.yaml").unlink()
+    shutil.copy(repository / "greeting.sw.yaml", greeting)
+    assert load_workflow_folder(greeting).properties is None
 
 
 def test_a_repository_folder_is_not_a_workflow_folder() -> None:

@@ -35,6 +35,7 @@ REASON_MODULES = [
     "orchestrator_operator.reconcile.source",
     "orchestrator_operator.adapters.git",
     "orchestrator_operator.render.repository",
+    "orchestrator_operator.render.discovered",
     "orchestrator_operator.definition.problems",
 ]
 # Reasons the Data Index client raises as plain strings.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from helpers.ssh_server import SshServer, make_key, ssh_server
 from orchestrator_operator.adapters import git as git_adapter
 from orchestrator_operator.adapters.git import (
     AUTHENTICATION_FAILED,
+    HOST_KEY_NOT_TRUSTED,
     INVALID_SOURCE,
     REF_NOT_FOUND,
     REPOSITORY_NOT_FOUND,
@@ -76,6 +80,8 @@ def checkout(client: GitClient, url: str, ref: RefSpec, **kwargs: Any) -> dict[s
                 "greeting": (tree.root / "greeting" / "greeting.sw.yaml").read_text()
                 if (tree.root / "greeting").is_dir()
                 else None,
+                "links on disk": [link for link in tree.symlinks if (tree.root / link).exists()]
+                + [link for link in tree.symlinks if (tree.root / link).is_symlink()],
             }
 
     return asyncio.run(run())
@@ -161,6 +167,8 @@ def test_symbolic_links_are_listed_and_not_written(repository: Path, scratch: Pa
     tree: Checkout = seen["tree"]
 
     assert set(tree.symlinks) == {"greeting/passwd.json", "greeting/shared"}
+    # Neither the links nor the files git writes in their place with core.symlinks=false.
+    assert seen["links on disk"] == []
 
 
 def test_a_branch_that_does_not_exist(repository: Path, scratch: Path) -> None:
@@ -270,11 +278,13 @@ def test_the_token_is_never_an_argument_and_only_in_the_askpass_variable(
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    # The Secret holds an ssh key as well: an https URL leaves it unused.
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nunused\n-----END OPENSSH PRIVATE KEY-----"
     checkout(
         https_client(server, scratch),
         server.url("workflows"),
         RefSpec(branch="main"),
-        auth=GitAuth.from_secret({"token": TOKEN}),
+        auth=GitAuth.from_secret({"token": TOKEN, "ssh-privatekey": key, "known_hosts": "h"}),
     )
 
     assert started
@@ -282,11 +292,106 @@ def test_the_token_is_never_an_argument_and_only_in_the_askpass_variable(
         assert not any(TOKEN in arg for arg in args), args
         holding = {name for name, value in env.items() if TOKEN in value}
         assert holding <= {"ORCHESTRATOR_GIT_PASSWORD"}
+        assert "GIT_SSH_COMMAND" not in env
         assert env["GIT_CONFIG_NOSYSTEM"] == "1"
         assert env["GIT_TERMINAL_PROMPT"] == "0"
         assert env["GIT_ALLOW_PROTOCOL"] == "https"
         assert "KUBECONFIG" not in env
     assert os.listdir(scratch) == []
+
+
+def credential_files(folder: Path) -> list[str]:
+    return [
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and (path.name == "askpass.sh" or TOKEN.encode() in path.read_bytes())
+    ]
+
+
+def test_no_credential_is_left_on_disk_or_in_the_environment_once_fetched(
+    server: GitServer, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[tuple[str, ...], dict[str, str]]] = []
+    real = asyncio.create_subprocess_exec
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        started.append((tuple(args), dict(kwargs["env"])))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    client = https_client(server, scratch)
+
+    async def run() -> list[str]:
+        auth = GitAuth.from_secret({"token": TOKEN})
+        url = server.url("workflows")
+        async with client.checkout(url, RefSpec(branch="main"), max_bytes=10**8, auth=auth):
+            # While the commit is read: every file of the scratch folder, the checkout's too.
+            return await asyncio.to_thread(credential_files, scratch)
+
+    assert asyncio.run(run()) == []
+    fetch = next(n for n, (args, _) in enumerate(started) if "fetch" in args)
+    assert "ORCHESTRATOR_GIT_PASSWORD" in started[fetch][1]
+    after = [env for _, env in started[fetch + 1 :]]
+    assert len(after) == 3  # rev-parse, ls-tree, checkout
+    for env in after:
+        assert not {"GIT_ASKPASS", "ORCHESTRATOR_GIT_PASSWORD", "GIT_SSH_COMMAND"} & set(env)
+        assert not any(TOKEN in value for value in env.values())
+
+
+def test_scratch_folders_of_processes_that_are_gone_are_removed(scratch: Path) -> None:
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    ours, alive = os.getpid(), os.getppid()
+    for name in (
+        f"orchestrator-git-{gone.pid}-killed",
+        f"orchestrator-git-{ours}-earlier",
+        f"orchestrator-git-{ours}-running",
+        f"orchestrator-git-{alive}-running",
+        "orchestrator-git-unknown",
+        "someone-else",
+    ):
+        (scratch / name / "private" / "credentials").mkdir(parents=True)
+        (scratch / name / "private" / "credentials" / "id_key").write_text("KEY")
+    # A folder with our process id made before this process started: a restarted container.
+    an_hour_ago = time.time() - 3600
+    os.utime(scratch / f"orchestrator-git-{ours}-earlier", (an_hour_ago, an_hour_ago))
+
+    file_client(scratch)
+
+    assert sorted(os.listdir(scratch)) == sorted(
+        [
+            f"orchestrator-git-{ours}-running",
+            f"orchestrator-git-{alive}-running",
+            "orchestrator-git-unknown",
+            "someone-else",
+        ]
+    )
+
+
+def test_output_that_only_goes_into_messages_is_kept_only_at_its_end(
+    tmp_path: Path, scratch: Path
+) -> None:
+    chatty = tmp_path / "chatty-git"
+    chatty.write_text(
+        "#!/bin/sh\n"
+        "head -c 3000000 /dev/zero | tr '\\0' x\n"
+        "echo ' the end of stdout'\n"
+        "head -c 3000000 /dev/zero | tr '\\0' y >&2\n"
+        "echo ' the end of stderr' >&2\n"
+    )
+    chatty.chmod(0o755)
+    client = GitClient(timeout=30, work_dir=str(scratch), git=str(chatty))
+    env = {"PATH": os.environ["PATH"]}
+
+    kept = asyncio.run(client._git(["fetch"], env=env, cwd=tmp_path))
+    whole = asyncio.run(client._git(["ls-tree"], env=env, cwd=tmp_path, whole_output=True))
+
+    assert len(kept.stdout) == 64 * 1024
+    assert kept.stdout.endswith("x the end of stdout\n")
+    assert len(kept.stderr) == 64 * 1024
+    assert kept.stderr.endswith("y the end of stderr\n")
+    assert len(whole.stdout) == 3_000_000 + len(" the end of stdout\n")
+    assert len(whole.stderr) == 64 * 1024
 
 
 def test_a_closed_port_is_unreachable(scratch: Path) -> None:
@@ -342,7 +447,9 @@ def test_ssh_checks_host_keys_and_offers_only_the_given_key(
     scratch: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----"
-    auth = GitAuth.from_secret({"ssh-privatekey": key, "known_hosts": "127.0.0.1 ssh-ed25519 AAAA"})
+    hosts = "127.0.0.1 ssh-ed25519 AAAA"
+    # The Secret holds a token as well: an ssh URL leaves it unused.
+    auth = GitAuth.from_secret({"ssh-privatekey": key, "known_hosts": hosts, "token": TOKEN})
     seen: dict[str, Any] = {}
     real = asyncio.create_subprocess_exec
 
@@ -358,6 +465,7 @@ def test_ssh_checks_host_keys_and_offers_only_the_given_key(
 
     async def recording(*args: Any, **kwargs: Any) -> Any:
         look(args, kwargs["env"]["GIT_SSH_COMMAND"])
+        seen["token in env"] = any(TOKEN in value for value in kwargs["env"].values())
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
@@ -382,6 +490,7 @@ def test_ssh_checks_host_keys_and_offers_only_the_given_key(
     assert "not-a-real-key" in seen["key"]
     assert not any("not-a-real-key" in arg for arg in seen["args"])
     assert not seen["key_file"].exists()
+    assert seen["token in env"] is False
     assert os.listdir(scratch) == []
 
 
@@ -389,6 +498,86 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[SshServer]:
+    with ssh_server(tmp_path / "sshd") as running:
+        yield running
+
+
+def ssh_auth(server: SshServer, known_hosts: str | None = None) -> GitAuth:
+    return GitAuth.from_secret(
+        {
+            "ssh-privatekey": server.client_key.private_key,
+            "known_hosts": known_hosts or server.known_hosts(),
+        }
+    )
+
+
+def test_a_key_opens_a_repository_over_ssh_and_never_reaches_an_argument(
+    sshd: SshServer, repository: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[tuple[tuple[str, ...], dict[str, str]]] = []
+    real = asyncio.create_subprocess_exec
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        started.append((tuple(args), dict(kwargs["env"])))
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recording)
+    client = GitClient(timeout=30, work_dir=str(scratch))
+    url, auth = sshd.url(repository), ssh_auth(sshd)
+
+    async def run() -> tuple[str, Checkout, list[str], str]:
+        commit = await client.resolve(url, RefSpec(branch="main"), auth)
+        async with client.checkout(url, RefSpec(branch="main"), max_bytes=10**8, auth=auth) as tree:
+            keys = await asyncio.to_thread(lambda: [p.name for p in scratch.rglob("id_key")])
+            greeting = (tree.root / "greeting" / "greeting.sw.yaml").read_text()
+            return commit, tree, keys, greeting
+
+    commit, tree, keys_while_read, greeting = asyncio.run(run())
+
+    head = git(repository, "rev-parse", "HEAD")
+    assert commit == tree.commit == head
+    assert greeting == (repository / "greeting" / "greeting.sw.yaml").read_text()
+    assert keys_while_read == []
+    secret_line = sshd.client_key.private_key.splitlines()[1]
+    ssh_commands = [env["GIT_SSH_COMMAND"] for _, env in started if "GIT_SSH_COMMAND" in env]
+    assert len(ssh_commands) == 3  # ls-remote, init, fetch
+    for args, env in started:
+        assert not any(secret_line in arg for arg in args)
+        assert not any(secret_line in value for value in env.values())
+    assert os.listdir(scratch) == []
+
+
+def test_a_host_key_not_in_known_hosts_is_not_trusted_over_ssh(
+    sshd: SshServer, repository: Path, scratch: Path, tmp_path: Path
+) -> None:
+    impostor = make_key(tmp_path, "other_host_key")
+    client = GitClient(timeout=30, work_dir=str(scratch))
+
+    error = failure(
+        client.resolve(sshd.url(repository), RefSpec(), ssh_auth(sshd, sshd.known_hosts(impostor)))
+    )
+
+    assert error.reason == HOST_KEY_NOT_TRUSTED
+    assert os.listdir(scratch) == []
+
+
+def test_a_key_the_server_does_not_know_fails_authentication_over_ssh(
+    sshd: SshServer, repository: Path, scratch: Path, tmp_path: Path
+) -> None:
+    stranger = make_key(tmp_path, "stranger_key")
+    auth = GitAuth.from_secret(
+        {"ssh-privatekey": stranger.private_key, "known_hosts": sshd.known_hosts()}
+    )
+    client = GitClient(timeout=30, work_dir=str(scratch))
+
+    error = failure(client.resolve(sshd.url(repository), RefSpec(), auth))
+
+    assert error.reason == AUTHENTICATION_FAILED
+    assert stranger.private_key.splitlines()[1] not in error.message
 
 
 def test_the_quick_start_serves_the_fixture_repository(tmp_path: Path, scratch: Path) -> None:

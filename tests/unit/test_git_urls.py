@@ -29,7 +29,7 @@ COMMIT = "7bc6cd1d6ad16d045ca6ea27dd186bd448f145c8"
     [
         ("https://github.com/rhdhorchestrator/serverless-workflows", "https"),
         ("https://git.example.com:8443/team/workflows.git", "https"),
-        ("https://token-user@gitlab.example.com/team/workflows.git", "https"),
+        ("https://example.com/team/at@sign.git", "https"),
         ("https://[fd00:0:0:0:0:0:0:1]:8443/workflows", "https"),
         ("ssh://git@github.com/rhdhorchestrator/serverless-workflows.git", "ssh"),
         ("ssh://git@git.example.com:2222/team/workflows.git", "ssh"),
@@ -55,6 +55,7 @@ def test_https_ssh_and_scp_like_urls_are_accepted(url: str, transport: str) -> N
         ("/srv/workflows", "a local path"),
         ("./workflows", "a relative local path"),
         ("https://user:s3cret@example.com/workflows", "a password in the URL"),
+        ("ssh://git:s3cret@example.com/workflows", "a password in an ssh URL"),
         ("https://example.com", "no repository path"),
         ("https:///workflows", "no host"),
         ("https://-oProxyCommand=x/workflows", "a host that is an option"),
@@ -71,6 +72,24 @@ def test_urls_that_could_do_harm_or_leak_are_refused(url: str, why: str) -> None
     with pytest.raises(GitError) as raised:
         check_url(url, allow_file=False)
     assert raised.value.reason == INVALID_SOURCE, why
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://ghp_T0ken@github.com/team/workflows",
+        "https://user:s3cret@example.com/workflows",
+        "HTTPS://oauth2@gitlab.example.com/team/workflows.git",
+        "https://@example.com/workflows",
+    ],
+)
+def test_user_information_in_an_https_url_is_refused_for_the_secret(url: str) -> None:
+    with pytest.raises(GitError) as raised:
+        check_url(url, allow_file=False)
+
+    assert raised.value.reason == INVALID_SOURCE
+    assert "put the credentials in the Secret" in raised.value.message
+    assert "T0ken" not in raised.value.message
 
 
 def test_file_urls_need_the_operators_permission_and_an_absolute_path() -> None:
@@ -109,6 +128,9 @@ def test_valid_refs_pass(ref: RefSpec) -> None:
         RefSpec(branch="main\x00"),
         RefSpec(tag="*"),
         RefSpec(commit="7bc6cd1"),
+        RefSpec(commit=COMMIT[:39]),
+        RefSpec(commit=COMMIT.upper()),
+        RefSpec(commit="a" * 64),
         RefSpec(commit="--all"),
         RefSpec(branch="main", tag="v1"),
     ],
@@ -164,3 +186,17 @@ def test_credentials_never_show_in_repr() -> None:
     assert "ghp_supersecret" not in repr(auth)
     assert "BEGIN" not in repr(auth)
     assert auth.username == "x-access-token"
+
+
+def test_a_token_wins_over_a_password_and_each_transport_says_what_it_lacks() -> None:
+    both = GitAuth.from_secret({"token": "ghp_t", "username": "me", "password": "pw"})
+    key_only = GitAuth.from_secret({"ssh-privatekey": "KEY"})
+
+    assert (both.username, both.password) == ("me", "ghp_t")
+    assert both.missing("https") is None
+    assert "known_hosts" in str(both.missing("ssh"))
+    assert "no known_hosts" in str(key_only.missing("ssh"))
+    assert "token" in str(key_only.missing("https"))
+    assert GitAuth.from_secret({"username": "me", "password": "pw"}).missing("https") is None
+    assert GitAuth.from_secret({"known_hosts": "h"}).missing("ssh") is None
+    assert key_only.missing("file") is None

@@ -4,6 +4,7 @@ record what they are asked: what each poll writes, and how it waits."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
 import random
@@ -80,8 +81,10 @@ class FakeGit:
         self.head = FIRST
         self.down = False
         self.fetches = 0
+        self.auths: list[git.GitAuth | None] = []
 
     async def resolve(self, url: str, ref: git.RefSpec, auth: git.GitAuth | None = None) -> str:
+        self.auths.append(auth)
         if self.down:
             raise git.GitError(git.REPOSITORY_UNREACHABLE, "Connection refused")
         return self.head
@@ -103,7 +106,7 @@ def commits(tmp_path: Path) -> dict[str, Path]:
     return {FIRST: first, SECOND: second}
 
 
-def installation(**annotations: str) -> dict[str, Any]:
+def installation(source: dict[str, Any] | None = None, **annotations: str) -> dict[str, Any]:
     return {
         "apiVersion": "orchestrator.dev/v1alpha1",
         "kind": "OrchestratorInstance",
@@ -114,26 +117,42 @@ def installation(**annotations: str) -> dict[str, Any]:
             "generation": 1,
             "annotations": annotations,
         },
-        "spec": {"sources": [{"name": "main", "url": "https://git.example.com/workflows"}]},
+        "spec": {
+            "sources": [source or {"name": "main", "url": "https://git.example.com/workflows"}]
+        },
     }
 
 
-def controller(api: FakeApi, repository: FakeGit) -> SourceController:
+def controller(api: FakeApi, repository: FakeGit, **settings: Any) -> SourceController:
     return SourceController(
         api=cast(kube.KubeApi, api),
         git_client=cast(git.GitClient, repository),
         rng=random.Random(0),
+        **settings,
     )
 
 
-async def first_sync(api: FakeApi, repository: FakeGit) -> tuple[SourceController, Any]:
-    sources = controller(api, repository)
-    sources.installation_changed(installation())
+def stopped_source(sources: SourceController, body: dict[str, Any]) -> Any:
+    """The source of an installation, its own task stopped so that the test syncs it."""
+    sources.installation_changed(body)
     [source] = sources._sources.values()
     assert source.task is not None
     source.task.cancel()
+    return source
+
+
+async def first_sync(
+    api: FakeApi, repository: FakeGit, **settings: Any
+) -> tuple[SourceController, Any]:
+    sources = controller(api, repository, **settings)
+    source = stopped_source(sources, installation())
     assert await sources.sync(source, force=True)
     return sources, source
+
+
+def secret(name: str, **data: str) -> dict[str, Any]:
+    encoded = {key: base64.b64encode(value.encode()).decode() for key, value in data.items()}
+    return {"metadata": {"name": name, "namespace": "team-a"}, "data": encoded}
 
 
 def test_a_first_sync_writes_every_object_then_the_status_once(commits: dict[str, Path]) -> None:
@@ -248,6 +267,84 @@ def test_sync_now_is_a_change_of_the_annotation(commits: dict[str, Path]) -> Non
         await sources.close()
 
     asyncio.run(run())
+
+
+def test_every_sync_tells_the_observer_how_it_ended(commits: dict[str, Path]) -> None:
+    seen: list[tuple[str, str, float]] = []
+
+    async def run() -> None:
+        api, repository = FakeApi(), FakeGit(commits)
+        sources, source = await first_sync(api, repository, observe=lambda *a: seen.append(a))
+        assert await sources._sync_safely(source, force=False)
+        repository.down = True
+        assert not await sources._sync_safely(source, force=False)
+
+    asyncio.run(run())
+
+    main = "team-a/orchestrator/main"
+    assert [(name, result) for name, result, _ in seen] == [
+        (main, "success"),
+        (main, "unchanged"),
+        (main, "error"),
+    ]
+    assert all(seconds >= 0 for _, _, seconds in seen)
+
+
+SSH_SOURCE = {
+    "name": "main",
+    "url": "ssh://git@git.example.com/workflows.git",
+    "credentials": {"secretName": "git"},
+}
+
+
+@pytest.mark.parametrize(
+    ("url", "keys", "named"),
+    [
+        ("ssh://git@git.example.com/w.git", {"ssh-privatekey": "KEY"}, "no known_hosts"),
+        ("ssh://git@git.example.com/w.git", {"token": "ghp_x"}, "neither ssh-privatekey"),
+        ("https://git.example.com/w.git", {"ssh-privatekey": "K", "known_hosts": "h"}, "token"),
+    ],
+)
+def test_credentials_the_url_cannot_use_are_refused_before_git_runs(
+    commits: dict[str, Path], url: str, keys: dict[str, str], named: str
+) -> None:
+    async def run() -> tuple[bool, FakeApi, FakeGit]:
+        api, repository = FakeApi(), FakeGit(commits)
+        api.objects[("Secret", "team-a", "git")] = secret("git", **keys)
+        sources = controller(api, repository)
+        source = stopped_source(sources, installation({**SSH_SOURCE, "url": url}))
+        return await sources.sync(source, force=True), api, repository
+
+    synced, api, repository = asyncio.run(run())
+
+    assert not synced
+    assert repository.auths == []
+    [condition] = api.status["sources"][0]["conditions"]
+    assert condition["reason"] == "CredentialsNotFound"
+    assert named in condition["message"]
+    assert "KEY" not in condition["message"]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://git.example.com/w.git", "ssh://git@git.example.com/w.git"]
+)
+def test_a_secret_with_a_token_and_a_key_serves_both_transports(
+    commits: dict[str, Path], url: str
+) -> None:
+    async def run() -> FakeGit:
+        api, repository = FakeApi(), FakeGit(commits)
+        keys = {"token": "ghp_x", "ssh-privatekey": "KEY", "known_hosts": "host ssh-ed25519 A"}
+        api.objects[("Secret", "team-a", "git")] = secret("git", **keys)
+        sources = controller(api, repository)
+        source = stopped_source(sources, installation({**SSH_SOURCE, "url": url}))
+        assert await sources.sync(source, force=True)
+        return repository
+
+    [auth] = asyncio.run(run()).auths
+
+    # The transport picks what it uses (see the git adapter's tests): both are handed on.
+    assert auth is not None
+    assert (auth.password, auth.ssh_private_key) == ("ghp_x", "KEY")
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,12 +26,17 @@ from orchestrator_operator.render.mirror import (
     render_mirror,
 )
 from orchestrator_operator.render.repository import (
+    DISCOVERY_INCOMPLETE,
     DUPLICATE_WORKFLOW_ID,
     INVALID_WORKFLOW,
+    MAX_DEPTH,
+    MAX_FOLDERS,
     SYMLINK_IGNORED,
     DiscoveredWorkflow,
     DiscoveryError,
+    candidate_digests,
     discover,
+    find_candidates,
 )
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -71,6 +80,44 @@ def repository(tmp_path: Path) -> Path:
 
 def by_folder(repository: Path, path: str = "") -> dict[str, DiscoveredWorkflow]:
     return {workflow.folder: workflow for workflow in discover(repository, path).workflows}
+
+
+# Paths this process opens or lists while a test records them. An audit hook sees every open
+# and listing that Python makes, and cannot be taken off again, so it records only on demand.
+_RECORDINGS: list[list[str]] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _RECORDINGS and event in ("open", "os.listdir", "os.scandir") and args:
+        path = args[0]
+        if isinstance(path, (str, bytes, os.PathLike)):
+            _RECORDINGS[-1].append(os.path.abspath(os.fsdecode(path)))
+
+
+sys.addaudithook(_audit)
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[str]]:
+    """Every path opened or listed inside the block."""
+    paths: list[str] = []
+    _RECORDINGS.append(paths)
+    try:
+        yield paths
+    finally:
+        _RECORDINGS.remove(paths)
+
+
+def copy_as(source: Path, target: Path, workflow_id: str) -> None:
+    """A copy of a workflow folder, or of a definition, under another id."""
+    if source.is_dir():
+        shutil.copytree(source, target)
+        [definition] = target.glob("*.sw.yaml")
+    else:
+        definition = Path(shutil.copy(source, target))
+    text = definition.read_text()
+    old = next(line for line in text.splitlines() if line.startswith("id:"))
+    definition.write_text(text.replace(old, f"id: {workflow_id}", 1))
 
 
 def test_every_workflow_folder_is_found_under_its_lower_cased_id() -> None:
@@ -245,12 +292,147 @@ def test_a_repository_that_is_one_workflow_folder_reads_nothing_beside_it(tmp_pa
     # Beside the checkout, where a loader looking up "../shared" would go.
     shutil.copytree(REPOSITORY / "shared", tmp_path / "shared")
 
-    discovery = discover(repository)
+    with recording() as opened:
+        discovery = discover(repository)
 
     [greeting] = discovery.workflows
     assert greeting.folder == ""
     assert SHARED_RESULT not in greeting.files
     assert [p.reason for p in discovery.problems] == [MISSING_RESOURCE_FILE]
+    outside = [
+        path
+        for path in opened
+        if Path(path).is_relative_to(tmp_path) and not Path(path).is_relative_to(repository)
+    ]
+    assert outside == []
+    assert str(repository / "greeting.sw.yaml") in opened
+
+
+def test_a_symlink_inside_the_repository_is_not_followed_either(repository: Path) -> None:
+    schemas = repository / "greeting" / "schemas"
+    (schemas / "greeting.sw.input-schema.json").unlink()
+    # Both point at files of the repository: still links, not files.
+    os.symlink(
+        "../../list-users/schemas/list-users.json", schemas / "greeting.sw.input-schema.json"
+    )
+    shared = repository / "shared"
+    shared.rename(repository / "common")
+    os.symlink("common", shared)
+
+    discovery = discover(repository)
+
+    greeting = by_folder(repository)["greeting"]
+    assert "schemas/greeting.sw.input-schema.json" not in greeting.files
+    assert SHARED_RESULT not in greeting.files
+    links = {p.folder for p in discovery.problems if p.reason == SYMLINK_IGNORED}
+    assert links == {"greeting/schemas/greeting.sw.input-schema.json", "shared"}
+
+
+# -- workflow folders inside workflow folders ---------------------------------------------------
+
+
+def test_a_definition_at_the_root_leaves_every_workflow_folder_a_workflow(
+    repository: Path,
+) -> None:
+    copy_as(REPOSITORY / "greeting" / "greeting.sw.yaml", repository / "stray.sw.yaml", "stray")
+
+    discovery = discover(repository)
+
+    found = {w.folder: w for w in discovery.workflows}
+    assert set(found) == set(EXPECTED) | {""}
+    assert found[""].name == "stray"
+    for folder, (name, files) in EXPECTED.items():
+        assert found[folder].name == name, folder
+        assert files <= set(found[folder].files), folder
+    # The stray definition takes what is not another workflow's: the shared schemas.
+    assert set(found[""].files) == {
+        path.relative_to(repository).as_posix() for path in (repository / "shared").rglob("*.json")
+    }
+    assert not any(p.blocking for p in discovery.problems)
+
+
+def test_a_workflow_folder_inside_another_is_a_workflow_and_none_of_its_files(
+    repository: Path,
+) -> None:
+    copy_as(repository / "greeting", repository / "escalation" / "hello", "hello")
+    copy_as(repository / "list-users", repository / "escalation" / "tools" / "users", "users")
+    (repository / "escalation" / "tools" / "notes.json").write_text("{}")
+    copy_as(repository / "azure", repository / "fail-switch" / "azure-copy", "azure-copy")
+
+    found = by_folder(repository)
+
+    escalation = found["escalation"]
+    assert "subflows/jiraSwf.sw.yaml" in escalation.files
+    assert "tools/notes.json" in escalation.files
+    assert not any(p.startswith(("hello/", "tools/users/")) for p in escalation.files)
+    assert found["escalation/hello"].name == "hello"
+    assert "schemas/greeting.sw.input-schema.json" in found["escalation/hello"].files
+    assert found["escalation/tools/users"].name == "users"
+    assert found["fail-switch/azure-copy"].name == "azure-copy"
+    assert set(found) == set(EXPECTED) | {
+        "escalation/hello",
+        "escalation/tools/users",
+        "fail-switch/azure-copy",
+    }
+
+
+def test_a_change_inside_a_nested_workflow_leaves_the_outer_one_unread(repository: Path) -> None:
+    copy_as(repository / "greeting", repository / "escalation" / "hello", "hello")
+    before = candidate_digests(repository, find_candidates(repository))
+
+    schema = repository / "escalation/hello/schemas/greeting.sw.input-schema.json"
+    schema.write_text(schema.read_text().replace("language", "language ", 1))
+    after = candidate_digests(repository, find_candidates(repository))
+
+    changed = {c.folder for c in before if before[c] != after[c]}
+    assert changed == {"escalation/hello"}
+
+
+def test_sub_flows_schemas_and_specs_are_the_workflows_own_whatever_they_hold(
+    repository: Path,
+) -> None:
+    copy_as(repository / "greeting", repository / "greeting" / "specs" / "inner", "inner")
+
+    found = by_folder(repository)
+
+    assert "inner" not in {w.name for w in found.values()}
+    assert "specs/inner/greeting.sw.yaml" in found["greeting"].files
+    assert "specs/inner/schemas/greeting.sw.input-schema.json" in found["greeting"].files
+    assert "subflows/jiraSwf.sw.yaml" in found["escalation"].files
+
+
+# -- the limits of the search -----------------------------------------------------------------
+
+
+def test_a_tree_deeper_than_the_search_is_reported_and_blocks(repository: Path) -> None:
+    deep = repository.joinpath(*(f"level{n}" for n in range(MAX_DEPTH + 1)))
+    copy_as(repository / "greeting", deep / "hello", "hello")
+
+    discovery = discover(repository)
+
+    [limit] = [p for p in discovery.problems if p.reason == DISCOVERY_INCOMPLETE]
+    assert limit.blocking
+    assert limit.folder == deep.parent.relative_to(repository).as_posix()
+    assert f"{MAX_DEPTH} folders deep" in limit.message
+    assert limit.folder in limit.message
+    assert "hello" not in {w.name for w in discovery.workflows}
+    assert set(EXPECTED) <= {w.folder for w in discovery.workflows}
+
+
+def test_a_tree_of_more_folders_than_the_search_visits_is_reported(tmp_path: Path) -> None:
+    repository = tmp_path / "repository"
+    for number in range(MAX_FOLDERS + 5):
+        (repository / "many" / f"f{number:05}").mkdir(parents=True)
+    copy_as(REPOSITORY / "greeting", repository / "zz-greeting", "greeting")
+
+    discovery = discover(repository)
+
+    [limit] = discovery.problems
+    assert (limit.reason, limit.blocking) == (DISCOVERY_INCOMPLETE, True)
+    assert f"{MAX_FOLDERS} folders" in limit.message
+    assert limit.folder == f"many/f{MAX_FOLDERS - 2:05}"
+    assert limit.folder in limit.message
+    assert discovery.workflows == ()
 
 
 def test_the_path_of_a_source_limits_discovery(repository: Path) -> None:

@@ -22,6 +22,7 @@ from orchestrator_operator.render.mirror import (
     source_labels,
 )
 from orchestrator_operator.render.repository import (
+    DISCOVERY_INCOMPLETE,
     DUPLICATE_WORKFLOW_ID,
     INVALID_WORKFLOW,
     RepositoryProblem,
@@ -136,6 +137,32 @@ def test_a_workflow_of_a_folder_with_a_problem_is_kept_as_it_is() -> None:
     assert plan.delete_workflows == []
     assert plan.delete_config_maps == []
     assert plan.workflows == 2
+
+
+def test_a_search_that_met_its_limits_deletes_nothing() -> None:
+    limit = RepositoryProblem(DISCOVERY_INCOMPLETE, "deep/down", "deep/down: not searched")
+
+    plan = plan_sync(
+        [mirrored("greeting")],
+        [limit],
+        [existing("greeting"), existing("old"), existing("deeper", folder="deep/down/deeper")],
+        [config_map("old-source-specs", "old")],
+        TARGET,
+    )
+
+    assert [d.name for d in plan.apply] == ["greeting"]
+    assert plan.delete_workflows == []
+    assert plan.delete_config_maps == []
+    assert plan.workflows == 3
+
+
+def test_a_search_that_met_its_limits_makes_the_source_not_synced() -> None:
+    limit = RepositoryProblem(DISCOVERY_INCOMPLETE, "deep", "deep: not searched (MAX_DEPTH)")
+
+    condition = synced(commit=COMMIT, workflows=1, problems=[limit])["conditions"][0]
+
+    assert (condition["status"], condition["reason"]) == ("False", DISCOVERY_INCOMPLETE)
+    assert "MAX_DEPTH" in condition["message"]
 
 
 def test_a_name_taken_by_a_workflow_that_is_not_ours_is_a_conflict() -> None:

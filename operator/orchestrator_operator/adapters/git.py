@@ -5,7 +5,9 @@ configuration, no credential helpers, no terminal prompts, only the transports a
 use, and a deadline after which the command and its children are killed. Credentials reach git
 through the environment of the one command that needs them (an askpass script that prints an
 environment variable, a key file readable only by us), never through its arguments, a URL or a
-configuration file, and every file they were written to is removed when the command is done.
+configuration file, and every file they were written to is removed as soon as the network is
+done with: before a checkout is written and read. Scratch folders that a process killed
+mid-sync left behind are removed when the next client is made.
 
 A checkout is a fresh repository per sync, fetched shallowly by ref: nothing is ever merged,
 so a force-push is followed like any other change. Symbolic links are checked out as nothing
@@ -24,6 +26,7 @@ import shutil
 import signal
 import stat
 import tempfile
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +52,9 @@ GIT_FAILED = "GitFailed"
 # Bitbucket accept any user name with a token.
 TOKEN_USERNAME = "x-access-token"
 
-FULL_COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
+# Limitation: repositories in git's SHA-256 object format cannot be mirrored: each checkout
+# is a new SHA-1 repository, and git refuses to fetch into it from a SHA-256 one.
+FULL_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[A-Za-z0-9._~-]+)@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>.+)$")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]*)?$")
@@ -61,6 +66,16 @@ _SIZE_CHECK_SECONDS = 0.2
 _LOW_SPEED_BYTES = 1000
 _LOW_SPEED_SECONDS = 30
 _MAX_MESSAGE = 1000
+# What is kept of an output that only goes into messages: its end, where git says what failed.
+_KEPT_OUTPUT_BYTES = 64 * 1024
+SCRATCH_PREFIX = "orchestrator-git-"
+# Scratch folders of this process are made after this moment; older ones that carry its
+# process id come from an earlier process that had the same id (a restarted container).
+_PROCESS_STARTED = time.time()
+# The variables through which credentials reach git.
+_CREDENTIAL_VARIABLES = frozenset(
+    {"GIT_ASKPASS", "ORCHESTRATOR_GIT_USERNAME", "ORCHESTRATOR_GIT_PASSWORD", "GIT_SSH_COMMAND"}
+)
 
 
 class GitError(Exception):
@@ -95,16 +110,32 @@ class GitAuth:
 
     @classmethod
     def from_secret(cls, data: Mapping[str, str]) -> GitAuth:
-        """Credentials from the decoded keys of a Secret (see GitCredentials for the keys)."""
+        """Credentials from the decoded keys of a Secret (see GitCredentials for the keys).
+
+        A token wins over a password. A Secret may hold both HTTPS and SSH credentials: the
+        URL's transport picks which are used.
+        """
         token = data.get("token")
-        if token:
-            return cls(username=data.get("username") or TOKEN_USERNAME, password=token)
         return cls(
-            username=data.get("username") or None,
-            password=data.get("password") or None,
+            username=data.get("username") or (TOKEN_USERNAME if token else None),
+            password=token or data.get("password") or None,
             ssh_private_key=data.get("ssh-privatekey") or None,
             known_hosts=data.get("known_hosts") or None,
         )
+
+    def missing(self, transport: str) -> str | None:
+        """What these credentials lack for a URL of `transport`, said for a person; None when
+        they will do."""
+        if transport == SSH and self.ssh_private_key and not self.known_hosts:
+            return (
+                "holds ssh-privatekey but no known_hosts: host keys are always checked, so add"
+                " the server's host keys (as ssh-keyscan prints them) under the key known_hosts"
+            )
+        if transport == SSH and not self.known_hosts:
+            return "holds neither ssh-privatekey nor known_hosts, which an ssh URL needs"
+        if transport == HTTPS and not self.password:
+            return "holds neither token nor password, which an https URL needs"
+        return None
 
     def secrets(self) -> list[str]:
         return [value for value in (self.password, self.ssh_private_key) if value]
@@ -163,8 +194,10 @@ def check_url(url: str, *, allow_file: bool) -> RepositoryUrl:
 
     Accepted: https://host/path, ssh://[user@]host[:port]/path, user@host:path, and file://
     only when `allow_file`. Refused: anything that git could read as an option, a transport
-    helper (`ext::`, `fd::`), other schemes, local paths, and a password inside the URL (it
-    belongs in the credentials Secret, where it is not shown to every reader of the resource).
+    helper (`ext::`, `fd::`), other schemes, local paths, a password inside the URL, and any
+    user information in an https URL (a token there would reach git's arguments and the
+    checkout's FETCH_HEAD; it belongs in the credentials Secret, where it is not shown to every
+    reader of the resource).
     """
     if not url or url != url.strip() or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
         raise GitError(INVALID_SOURCE, "the URL is empty or holds spaces or control characters")
@@ -191,11 +224,11 @@ def check_url(url: str, *, allow_file: bool) -> RepositoryUrl:
         raise GitError(
             INVALID_SOURCE, f"the URL scheme {transport!r} is not allowed: use https or ssh"
         )
-    _check_network_url(urlsplit(url))
+    _check_network_url(urlsplit(url), transport)
     return RepositoryUrl(url, transport)
 
 
-def _check_network_url(parts: SplitResult) -> None:
+def _check_network_url(parts: SplitResult, transport: str) -> None:
     try:
         host, port = parts.hostname, parts.port
     except ValueError:
@@ -205,6 +238,12 @@ def _check_network_url(parts: SplitResult) -> None:
         written_host = written_host.split(":", 1)[0]
     if not host or not _HOST.match(written_host):
         raise GitError(INVALID_SOURCE, "the URL has no valid host name")
+    if transport == HTTPS and "@" in parts.netloc:
+        raise GitError(
+            INVALID_SOURCE,
+            "the https URL holds a user, password or token before '@': put the credentials in"
+            " the Secret of credentials instead",
+        )
     if parts.password is not None:
         raise GitError(
             INVALID_SOURCE, "the URL holds a password: put it in the credentials Secret instead"
@@ -298,6 +337,29 @@ class GitClient:
         self.work_dir = work_dir
         self.git = git
         self._slots = asyncio.Semaphore(concurrency)
+        self.remove_leftovers()
+
+    def remove_leftovers(self) -> list[str]:
+        """Remove the scratch folders that a process killed in the middle of a sync left in the
+        work folder (which may hold a key file); the names of those removed.
+
+        A folder is left alone while the process that made it runs: another operator on the
+        same machine may be using it.
+        """
+        base = Path(self.work_dir or tempfile.gettempdir())
+        removed: list[str] = []
+        with contextlib.suppress(OSError), os.scandir(base) as entries:
+            for entry in entries:
+                if (
+                    entry.name.startswith(SCRATCH_PREFIX)
+                    and entry.is_dir(follow_symlinks=False)
+                    and _abandoned(entry)
+                ):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                    removed.append(entry.name)
+        if removed:
+            logger.info("Removed %d scratch folders left by an earlier sync", len(removed))
+        return removed
 
     async def resolve(self, url: str, ref: RefSpec, auth: GitAuth | None = None) -> str:
         """The commit that a branch, tag or the default branch names now, without fetching.
@@ -318,6 +380,7 @@ class GitClient:
                 env=env,
                 cwd=scratch,
                 auth=auth,
+                whole_output=True,
             )
         found: dict[str, str] = {}
         for line in result.stdout.splitlines():
@@ -350,9 +413,13 @@ class GitClient:
             # a folder for the files it refers to finds nothing there, least of all a key.
             root = scratch / "tree" / "checkout"
             root.mkdir(mode=0o700, parents=True)
-            yield await self._fetch_and_checkout(checked, ref, root, env, auth, max_bytes)
+            await self._fetch(checked, ref, root, env, auth, max_bytes)
+            # The network is done with: no file and no variable knows a credential while the
+            # commit is written and read.
+            env = await _without_credentials(env, scratch)
+            yield await self._check_out(root, env, max_bytes)
 
-    async def _fetch_and_checkout(
+    async def _fetch(
         self,
         checked: RepositoryUrl,
         ref: RefSpec,
@@ -360,7 +427,7 @@ class GitClient:
         env: dict[str, str],
         auth: GitAuth | None,
         max_bytes: int,
-    ) -> Checkout:
+    ) -> None:
         # An empty template: no hooks and no sample files in the new repository.
         await self._git(["init", "--quiet", "--template=", str(root)], env=env, cwd=root)
         await self._git(
@@ -379,13 +446,21 @@ class GitClient:
             auth=auth,
             watch_size=(root / ".git" / "objects", max_bytes),
         )
+
+    async def _check_out(self, root: Path, env: dict[str, str], max_bytes: int) -> Checkout:
         result = await self._git(
             ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{_FETCHED_REF}^{{commit}}"],
             env=env,
             cwd=root,
+            whole_output=True,
         )
         commit = result.stdout.strip()
-        tree = await self._git(["ls-tree", "-r", "-l", "-z", "--full-tree", commit], env, root)
+        tree = await self._git(
+            ["ls-tree", "-r", "-l", "-z", "--full-tree", commit],
+            env=env,
+            cwd=root,
+            whole_output=True,
+        )
         size, symlinks, submodules = _tree_summary(tree.stdout)
         if size > max_bytes:
             raise GitError(
@@ -406,7 +481,8 @@ class GitClient:
     ) -> AsyncIterator[tuple[dict[str, str], Path]]:
         """A private scratch folder and the environment of the commands of one operation."""
         async with self._slots:
-            scratch = Path(tempfile.mkdtemp(prefix="orchestrator-git-", dir=self.work_dir))
+            prefix = f"{SCRATCH_PREFIX}{os.getpid()}-"
+            scratch = Path(tempfile.mkdtemp(prefix=prefix, dir=self.work_dir))
             try:
                 yield self._environment(url, auth, scratch), scratch
             finally:
@@ -419,6 +495,8 @@ class GitClient:
         private.mkdir(mode=0o700)
         home = private / "home"
         home.mkdir(mode=0o700)
+        credentials = private / "credentials"
+        credentials.mkdir(mode=0o700)
         env = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "HOME": str(home),
@@ -440,9 +518,9 @@ class GitClient:
         if self.ca_file:
             env["GIT_SSL_CAINFO"] = self.ca_file
         if url.transport == HTTPS and auth and auth.password:
-            env |= _askpass(private, auth)
+            env |= _askpass(credentials, auth)
         if url.transport == SSH:
-            env["GIT_SSH_COMMAND"] = _ssh_command(private, auth, self.timeout)
+            env["GIT_SSH_COMMAND"] = _ssh_command(credentials, auth, self.timeout)
         return env
 
     async def _git(
@@ -453,7 +531,10 @@ class GitClient:
         *,
         auth: GitAuth | None = None,
         watch_size: tuple[Path, int] | None = None,
+        whole_output: bool = False,
     ) -> _Result:
+        """Run one git command. Its output is kept whole only with `whole_output`; otherwise,
+        and for its error output always, only the end of it is kept."""
         command = [self.git, *_CONFIG, *args]
         process = await asyncio.create_subprocess_exec(
             *command,
@@ -465,7 +546,8 @@ class GitClient:
             # Its own process group, so that a timeout also ends git-remote-https and ssh.
             start_new_session=True,
         )
-        communicate = asyncio.ensure_future(process.communicate())
+        keep = None if whole_output else _KEPT_OUTPUT_BYTES
+        communicate = asyncio.ensure_future(_collect(process, keep))
         try:
             async with asyncio.timeout(self.timeout):
                 if watch_size is not None:
@@ -523,6 +605,54 @@ _CONFIG = [
     "-c",
     "init.defaultBranch=mirror",
 ]
+
+
+async def _collect(
+    process: asyncio.subprocess.Process, keep_stdout: int | None
+) -> tuple[bytes, bytes]:
+    """A process's output and error output, read to their ends, and its exit."""
+    # Both are pipes: the process was started with stdout and stderr of PIPE.
+    out, err = process.stdout, process.stderr
+    if out is None or err is None:
+        raise RuntimeError("git was started without pipes for its output")
+    stdout, stderr = await asyncio.gather(_read(out, keep_stdout), _read(err, _KEPT_OUTPUT_BYTES))
+    await process.wait()
+    return stdout, stderr
+
+
+async def _read(stream: asyncio.StreamReader, keep: int | None) -> bytes:
+    """All that a stream says, or with `keep` only its last `keep` bytes."""
+    kept = bytearray()
+    while chunk := await stream.read(1 << 16):
+        kept += chunk
+        if keep is not None and len(kept) > keep:
+            del kept[:-keep]
+    return bytes(kept)
+
+
+async def _without_credentials(env: dict[str, str], scratch: Path) -> dict[str, str]:
+    """The environment without the variables that carry credentials, and their files gone."""
+    await asyncio.to_thread(shutil.rmtree, scratch / "private" / "credentials", True)
+    return {name: value for name, value in env.items() if name not in _CREDENTIAL_VARIABLES}
+
+
+def _abandoned(entry: os.DirEntry[str]) -> bool:
+    """Whether no running process can be using a scratch folder."""
+    pid = entry.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+    if not pid.isdigit():
+        # Not named by a process of ours: left alone.
+        return False
+    if int(pid) == os.getpid():
+        with contextlib.suppress(OSError):
+            return entry.stat(follow_symlinks=False).st_mtime < _PROCESS_STARTED
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _askpass(scratch: Path, auth: GitAuth) -> dict[str, str]:

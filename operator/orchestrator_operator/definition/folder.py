@@ -15,14 +15,15 @@ the folder lacks, such as ``shared/schemas/x.json`` reached by ``../shared/...``
 ``schemas/``, is looked up at the same path under the folder's parent (the repository), and
 added under the path the runtime resolves.
 
-Nothing is read outside the folder's parent, and no symbolic link is followed out of the
-folder (or, for those looked-up files, out of the parent).
+Nothing is read outside the folder and its parent (for a folder of a repository, outside the
+repository), and no symbolic link is followed: a link is neither a file nor a folder here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -71,28 +72,36 @@ class WorkflowFolder:
     resources_root: Path
 
 
-def load_workflow_folder(path: str | os.PathLike[str]) -> WorkflowFolder:
+def load_workflow_folder(
+    path: str | os.PathLike[str],
+    *,
+    repository: Path | None = None,
+    skipped: Collection[Path] = (),
+) -> WorkflowFolder:
     """Load a workflow folder; raise DefinitionError when it is not one or its definition
-    does not parse."""
+    does not parse.
+
+    With `repository`, the folder is one of that repository: missing files are looked up in
+    its parent only when the parent is inside the repository. `skipped` folders (other
+    workflows' folders below this one) give no resource files.
+    """
     folder = Path(path)
     if not folder.is_dir():
         raise _folder_error(f"{folder} is not a folder")
-    boundary = folder.resolve()
-    root = folder / MAVEN_RESOURCES
-    if not (root.is_dir() and _inside(root, boundary)):
-        root = folder
+    root = _maven_root(folder) or folder
 
     definition_file = _the_definition(folder, root)
     text, definition = _read_definition(definition_file, definition_file.name)
-    files = _resource_files(root, boundary, definition_file)
-    _add_files_from_repository(definition, files, boundary.parent)
+    files = _resource_files(root, definition_file, frozenset(skipped))
+    if repository is None or folder.absolute() != repository.absolute():
+        _add_files_from_repository(definition, files, folder.absolute().parent)
     return WorkflowFolder(
         definition_path=definition_file,
         definition=definition,
         definition_text=text,
         files=files,
-        properties=_read_properties(root / PROPERTIES_FILE, boundary),
-        secret_keys=_read_secret_keys(root / SECRETS_FILE, boundary),
+        properties=_read_properties(root / PROPERTIES_FILE),
+        secret_keys=_read_secret_keys(root / SECRETS_FILE),
         resources_root=root,
     )
 
@@ -118,24 +127,63 @@ def _folder_error(message: str) -> DefinitionError:
     return DefinitionError(Problem(INVALID_WORKFLOW_FOLDER, message))
 
 
-def _inside(path: Path, boundary: Path) -> bool:
-    return path.resolve().is_relative_to(boundary)
+def is_folder(path: Path) -> bool:
+    """A folder itself, not a symbolic link to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def is_regular_file(path: Path) -> bool:
+    """A regular file itself, not a symbolic link to one."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def file_under(base: Path, relative: str) -> Path | None:
+    """The regular file at the POSIX path `relative` under `base`, reached through folders
+    that are no symbolic links, or None."""
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return None
+    folder = base
+    for part in parts[:-1]:
+        folder = folder / part
+        if not is_folder(folder):
+            return None
+    file = folder / parts[-1]
+    return file if is_regular_file(file) else None
+
+
+def _maven_root(folder: Path) -> Path | None:
+    root = folder
+    for part in MAVEN_RESOURCES.parts:
+        root = root / part
+        if not is_folder(root):
+            return None
+    return root
 
 
 def _definitions_in(folder: Path) -> list[Path]:
     try:
-        return sorted(
-            entry
-            for entry in folder.iterdir()
-            if entry.is_file() and is_definition_name(entry.name) and not entry.name.startswith(".")
-        )
+        with os.scandir(folder) as entries:
+            return sorted(
+                Path(entry.path)
+                for entry in entries
+                if entry.is_file(follow_symlinks=False)
+                and is_definition_name(entry.name)
+                and not entry.name.startswith(".")
+            )
     except OSError:
         return []
 
 
 def _the_definition(folder: Path, root: Path) -> Path:
     where = "at its top level" if root == folder else f"in {MAVEN_RESOURCES.as_posix()}"
-    definitions = [entry for entry in _definitions_in(root) if _inside(entry, folder.resolve())]
+    definitions = _definitions_in(root)
     if len(definitions) == 1:
         return definitions[0]
     if definitions:
@@ -148,9 +196,9 @@ def _the_definition(folder: Path, root: Path) -> Path:
     holders = sorted(
         f"{entry.name}/"
         for entry in folder.iterdir()
-        if entry.is_dir()
+        if is_folder(entry)
         and not entry.name.startswith(".")
-        and (_definitions_in(entry) or _definitions_in(entry / MAVEN_RESOURCES))
+        and (_definitions_in(entry) or _definitions_in(_maven_root(entry) or entry))
     )
     if holders and root == folder:
         shown = ", ".join(holders[:10]) + (", ..." if len(holders) > 10 else "")
@@ -163,13 +211,14 @@ def _the_definition(folder: Path, root: Path) -> Path:
 
 def _read_bytes(file: Path, limit: int, what: str) -> bytes:
     try:
-        size = file.stat().st_size
-        if size > limit:
-            raise _folder_error(f"{what} is {size:,} bytes, more than the {limit:,} allowed")
-        with file.open("rb") as stream:
-            return stream.read(limit + 1)
+        descriptor = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as error:
         raise _folder_error(f"{what} cannot be read: {error.strerror}") from None
+    with os.fdopen(descriptor, "rb") as stream:
+        size = os.fstat(descriptor).st_size
+        if size > limit:
+            raise _folder_error(f"{what} is {size:,} bytes, more than the {limit:,} allowed")
+        return stream.read(limit + 1)
 
 
 def _read_definition(file: Path, name: str) -> tuple[str, dict[str, Any]]:
@@ -182,19 +231,21 @@ def _read_definition(file: Path, name: str) -> tuple[str, dict[str, Any]]:
     return text, definition
 
 
-def _resource_files(root: Path, boundary: Path, definition_file: Path) -> dict[str, bytes]:
+def _resource_files(
+    root: Path, definition_file: Path, skipped: frozenset[Path]
+) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for directory, folders, names in os.walk(root, followlinks=False):
         folders[:] = sorted(
-            name for name in folders if not name.startswith(".") and name not in SKIPPED_FOLDERS
+            name
+            for name in folders
+            if not name.startswith(".")
+            and name not in SKIPPED_FOLDERS
+            and Path(directory, name) not in skipped
         )
         for name in sorted(names):
             file = Path(directory, name)
-            if (
-                not _is_resource_path(name)
-                or file == definition_file
-                or not (file.is_file() and _inside(file, boundary))
-            ):
+            if not _is_resource_path(name) or file == definition_file or not is_regular_file(file):
                 continue
             relative = file.relative_to(root).as_posix()
             files[relative] = _read_bytes(file, MAX_RESOURCE_BYTES, relative)
@@ -222,8 +273,8 @@ def _add_files_from_repository(
         looked_for |= wanted
         found = False
         for relative in sorted(wanted):
-            file = repository / relative
-            if _is_resource_path(relative) and file.is_file() and _inside(file, repository):
+            file = file_under(repository, relative) if _is_resource_path(relative) else None
+            if file is not None:
                 files[relative] = _read_bytes(file, MAX_RESOURCE_BYTES, relative)
                 resources.add(relative, files[relative])
                 found = True
@@ -231,8 +282,8 @@ def _add_files_from_repository(
             return
 
 
-def _read_properties(file: Path, boundary: Path) -> str | None:
-    if not (file.is_file() and _inside(file, boundary)):
+def _read_properties(file: Path) -> str | None:
+    if not is_regular_file(file):
         return None
     content = _read_bytes(file, MAX_RESOURCE_BYTES, file.name)
     # The runtime reads properties as UTF-8; a Latin-1 file still comes through intact.
@@ -242,15 +293,16 @@ def _read_properties(file: Path, boundary: Path) -> str | None:
         return content.decode("latin-1")
 
 
-def _read_secret_keys(file: Path, boundary: Path) -> list[str]:
-    if not (file.is_file() and _inside(file, boundary)):
+def _read_secret_keys(file: Path) -> list[str]:
+    if not is_regular_file(file):
         return []
     try:
-        # Unbuffered, one byte at a time, so that no value sits in a buffer of ours.
-        with file.open("rb", buffering=0) as stream:
-            return property_keys(lambda: stream.read(1) or b"", MAX_SECRETS_BYTES)
+        descriptor = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as error:
         raise _folder_error(f"{file.name} cannot be read: {error.strerror}") from None
+    # Unbuffered, one byte at a time, so that no value sits in a buffer of ours.
+    with os.fdopen(descriptor, "rb", buffering=0) as stream:
+        return property_keys(lambda: stream.read(1) or b"", MAX_SECRETS_BYTES)
 
 
 _WHITESPACE: Final = b" \t\f"

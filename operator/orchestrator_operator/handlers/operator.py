@@ -117,6 +117,7 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
         ),
         component=state.config.field_manager,
         executor=_discovery_pool(state.config.discovery_processes),
+        observe=metrics.git_sync,
     )
     metrics.controller_started("workflow", state.config.workers, state.workflows.queue.__len__)
     _start_installations(state, api, metrics)

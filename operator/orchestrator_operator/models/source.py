@@ -20,6 +20,8 @@ SYNC_NOW_ANNOTATION = "orchestrator.dev/sync-now"
 
 SOURCE_NAME_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 DURATION_PATTERN = r"^([0-9]+(s|m|h))+$"
+# A full SHA-1 commit id: git servers fetch no abbreviated id.
+COMMIT_PATTERN = r"^[0-9a-f]{40}$"
 
 
 class GitRef(ApiModel):
@@ -27,7 +29,26 @@ class GitRef(ApiModel):
 
     branch: Annotated[str | None, Field(min_length=1, max_length=255)] = None
     tag: Annotated[str | None, Field(min_length=1, max_length=255)] = None
-    commit: Annotated[str | None, Field(pattern=r"^[0-9a-f]{7,64}$")] = None
+    commit: Annotated[
+        str | None,
+        Field(
+            pattern=COMMIT_PATTERN,
+            # A bound on the length keeps the rule below within the API server's cost budget.
+            max_length=64,
+            description="A full 40-character commit id.",
+            **schema_extra(
+                **{
+                    "x-kubernetes-validations": [
+                        {
+                            "rule": f"self.matches('{COMMIT_PATTERN}')",
+                            "message": "a commit must be its full 40-character id: git servers"
+                            " fetch no abbreviated id",
+                        }
+                    ]
+                }
+            ),
+        ),
+    ] = None
 
 
 GIT_REF_RULES = [
@@ -46,8 +67,9 @@ GIT_REF_RULES = [
 class GitCredentials(ApiModel):
     """A Secret in the installation's namespace holding the credentials of the repository.
 
-    Keys: `token` (HTTPS), or `username` and `password` (HTTPS), or `ssh-privatekey` together
-    with `known_hosts` (SSH; host keys are always checked).
+    Keys: `token` (HTTPS; it wins over a password), or `username` and `password` (HTTPS), or
+    `ssh-privatekey` together with `known_hosts` (SSH; host keys are always checked). One Secret
+    may hold both kinds: the URL's transport picks the keys it uses.
     """
 
     secret_name: ObjectName
@@ -80,6 +102,11 @@ class GitSource(ApiModel):
                         {
                             "rule": "!self.contains('::')",
                             "message": "git transport helpers (such as ext::) are not allowed",
+                        },
+                        {
+                            "rule": "!self.matches('^(?i)https://[^/?#]*@')",
+                            "message": "an https URL must not hold a user, password or token"
+                            " before '@': put the credentials in the Secret of credentials",
                         },
                     ]
                 }

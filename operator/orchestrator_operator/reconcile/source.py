@@ -1,9 +1,10 @@
 """What to do about one git source: which objects to apply and delete, and the status to show.
 
 Pure: the source controller fetches, discovers and lists; this module decides. Nothing is
-deleted unless the commit was fetched and discovered in full, and a Workflow whose folder has a
-problem (it no longer parses, its id clashes with another folder's) is left as it is, so that a
-bad commit never takes a running workflow away.
+deleted unless the commit was fetched and discovered in full (a search for workflow folders
+that met its limits deletes nothing at all), and a Workflow whose folder has a problem (it no
+longer parses, its id clashes with another folder's) is left as it is, so that a bad commit
+never takes a running workflow away.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from orchestrator_operator.render.mirror import (
     MirrorTarget,
 )
 from orchestrator_operator.render.names import INSTALLATION_LABEL
-from orchestrator_operator.render.repository import RepositoryProblem
+from orchestrator_operator.render.repository import DISCOVERY_INCOMPLETE, RepositoryProblem
 
 SOURCE_SYNCED: Final = "SourceSynced"
 SYNCED: Final = "Synced"
@@ -147,10 +148,11 @@ def plan_sync(
     ours = {
         name: body for name, body in workflows_by_name.items() if is_ours(_labels(body), target)
     }
+    incomplete = any(p.reason == DISCOVERY_INCOMPLETE for p in problems)
     kept_names |= {
         name
         for name, body in ours.items()
-        if _annotations(body).get(SOURCE_PATH_ANNOTATION) in kept_folders
+        if incomplete or _annotations(body).get(SOURCE_PATH_ANNOTATION) in kept_folders
     }
     delete_workflows = sorted(set(ours) - desired_names - kept_names)
 
@@ -167,7 +169,7 @@ def plan_sync(
         delete_workflows=delete_workflows,
         delete_config_maps=delete_config_maps,
         problems=problems,
-        workflows=len(desired_names) + len(kept_names & set(ours)),
+        workflows=len(desired_names | (kept_names & set(ours))),
     )
 
 

@@ -75,6 +75,16 @@ JITTER: Final = 0.1
 
 _DURATION_UNITS: Final = {"s": 1, "m": 60, "h": 3600}
 
+# How a sync ended, as the observer is told: a commit mirrored (with or without problems in
+# single folders), the same commit as last time, or a failure.
+SYNC_SUCCESS: Final = "success"
+SYNC_UNCHANGED: Final = "unchanged"
+SYNC_ERROR: Final = "error"
+
+# Told of the end of every sync: the source as namespace/installation/source, how it ended,
+# and how long it took in seconds.
+SyncObserver = Callable[[str, str, float], None]
+
 
 def duration_seconds(text: str) -> float:
     """Seconds of a duration such as 30s, 5m or 1h30m (GitSource.poll_interval)."""
@@ -133,6 +143,7 @@ class SourceController:
     # Where folders are loaded: a process pool, owned by the controller from here on, or
     # threads when None.
     executor: Executor | None = None
+    observe: SyncObserver | None = None
     writer: MirrorWriter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -301,13 +312,19 @@ class SourceController:
         source.wake.clear()
 
     async def _sync_safely(self, source: _Source, force: bool) -> bool:
+        started = time.monotonic()
         try:
             return await self.sync(source, force)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("Source %s of OrchestratorInstance %s/%s failed", *_who(source))
+            self._observed(source, SYNC_ERROR, started)
             return False
+
+    def _observed(self, source: _Source, result: str, started: float) -> None:
+        if self.observe is not None:
+            self.observe("/".join(source.key), result, time.monotonic() - started)
 
     # -- one sync ------------------------------------------------------------------------------
 
@@ -322,6 +339,7 @@ class SourceController:
         installation = self._installations.get(source.key[:2])
         if installation is None:
             return True
+        started = time.monotonic()
         spec = source.spec
         target = _target(installation.model, spec)
         try:
@@ -332,14 +350,15 @@ class SourceController:
                     " workflowNamespaces",
                 )
             ref = _ref(spec)
-            git.check_url(spec.url, allow_file=self.git_client.allow_file)
+            url = git.check_url(spec.url, allow_file=self.git_client.allow_file)
             git.check_ref(ref)
-            auth = await self.writer.credentials(installation.key[0], spec)
+            auth = await self.writer.credentials(installation.key[0], spec, url.transport)
             commit = await self.git_client.resolve(spec.url, ref, auth)
             last = source.last
             if not force and last and commit == source.commit and not _conflicts(last):
                 logger.debug("Source %s of OrchestratorInstance %s/%s: unchanged", *_who(source))
                 await self._report(installation, source, last)
+                self._observed(source, SYNC_UNCHANGED, started)
                 return True
             outcome = await self._mirror(source, target, ref, auth, fresh=force)
         except git.GitError as error:
@@ -356,6 +375,7 @@ class SourceController:
             source.commit = outcome.commit
             source.last = replace(outcome, applied=0, deleted=0)
             await self._report(installation, source, outcome)
+            self._observed(source, SYNC_SUCCESS, started)
             return True
 
         logger.warning(
@@ -365,6 +385,7 @@ class SourceController:
             failure.message,
         )
         await self._report(installation, source, SyncOutcome(failure=failure))
+        self._observed(source, SYNC_ERROR, started)
         return False
 
     async def _mirror(

@@ -153,8 +153,11 @@ class MirrorWriter:
                         source,
                     )
 
-    async def credentials(self, namespace: str, spec: GitSource) -> git.GitAuth | None:
-        """The source's credentials, read from its Secret; None when it names none.
+    async def credentials(
+        self, namespace: str, spec: GitSource, transport: str
+    ) -> git.GitAuth | None:
+        """The source's credentials for a URL of `transport`, read from its Secret; None when
+        it names none.
 
         The values leave this function only inside a GitAuth, which never shows them.
         """
@@ -180,6 +183,9 @@ class MirrorWriter:
                 f"the Secret {name!r} holds none of the keys token, password, ssh-privatekey"
                 " and known_hosts"
             )
+        missing = auth.missing(transport)
+        if missing:
+            raise CredentialsError(f"the Secret {name!r} {missing}")
         return auth
 
     async def _delete(self, kind: kube.ResourceKind, namespace: str, name: str) -> bool:

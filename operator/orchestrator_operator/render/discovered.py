@@ -9,6 +9,8 @@ from typing import Any, Final
 INVALID_WORKFLOW: Final = "InvalidWorkflow"
 DUPLICATE_WORKFLOW_ID: Final = "DuplicateWorkflowId"
 SYMLINK_IGNORED: Final = "SymlinkIgnored"
+# The search for workflow folders met one of its limits: what it did not reach is not deleted.
+DISCOVERY_INCOMPLETE: Final = "DiscoveryIncomplete"
 
 
 class DiscoveryError(Exception):
@@ -21,12 +23,14 @@ class Candidate:
 
     Paths are POSIX paths from the repository root, "" for the root itself. `root` is the
     resources root (the folder, or its src/main/resources); `definition` is set only for a
-    definition of a flat folder.
+    definition of a flat folder. `nested` are the folders below `folder` that hold workflows
+    of their own, and so give it no files.
     """
 
     folder: str
     root: str
     definition: str | None = None
+    nested: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -38,6 +42,8 @@ class Candidate:
 class Layout:
     candidates: tuple[Candidate, ...] = ()
     symlinks: tuple[str, ...] = ()
+    # Why the search did not reach every folder, as problems that block every deletion.
+    incomplete: tuple[RepositoryProblem, ...] = ()
 
 
 @dataclass(frozen=True)

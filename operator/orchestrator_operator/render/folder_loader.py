@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +24,8 @@ from orchestrator_operator.definition.folder import (
     RESOURCE_SUFFIXES,
     SECRETS_FILE,
     SKIPPED_FOLDERS,
+    file_under,
+    is_regular_file,
     property_keys,
 )
 from orchestrator_operator.definition.parse import (
@@ -59,7 +60,8 @@ def load_candidate(repository: Path, candidate: Candidate, report_missing: bool 
     folder = repository / candidate.folder if candidate.folder else repository
     root = repository / candidate.root if candidate.root else repository
     if candidate.definition is None:
-        item = _load_folder(repository, folder, candidate.where)
+        nested = [repository / path for path in candidate.nested]
+        item = _load_folder(repository, folder, candidate.where, nested)
     else:
         item = _load_flat(repository, folder, root, repository / candidate.definition)
     warnings: tuple[RepositoryProblem, ...] = ()
@@ -92,20 +94,17 @@ def name_problem(workflow_id: str, where: str) -> RepositoryProblem | None:
 
 
 def _load_folder(
-    repository: Path, folder: Path, where: str
+    repository: Path, folder: Path, where: str, nested: Sequence[Path]
 ) -> DiscoveredWorkflow | RepositoryProblem:
     try:
-        loaded = load_workflow_folder(folder)
+        loaded = load_workflow_folder(folder, repository=repository, skipped=nested)
     except DefinitionError as error:
         return RepositoryProblem(
             INVALID_WORKFLOW, where, f"{where or '.'}: {error.problem.message}"
         )
-    files = loaded.files
-    if folder == repository:
-        # The loader looks up missing files in the folder's parent, which is outside the
-        # repository when the folder is its root: only files inside the folder are kept.
-        files = {p: c for p, c in files.items() if regular_file(loaded.resources_root / p)}
-    return _discovered(where, loaded.definition, files, loaded.properties, loaded.secret_keys)
+    return _discovered(
+        where, loaded.definition, loaded.files, loaded.properties, loaded.secret_keys
+    )
 
 
 def _load_flat(
@@ -117,7 +116,7 @@ def _load_flat(
         definition = parse_definition(
             read_file(definition_file, MAX_DEFINITION_BYTES), definition_file.name
         )
-        files = _referenced_files(definition, lookup, repository)
+        files = _referenced_files(definition, lookup)
         properties = _properties(root / PROPERTIES_FILE)
         secret_keys = _secret_keys(root / SECRETS_FILE)
     except DefinitionError as error:
@@ -147,9 +146,7 @@ def _discovered(
     )
 
 
-def _referenced_files(
-    definition: dict[str, Any], lookup: Sequence[Path], repository: Path
-) -> dict[str, bytes]:
+def _referenced_files(definition: dict[str, Any], lookup: Sequence[Path]) -> dict[str, bytes]:
     """The files a definition of a flat folder refers to, and the files those refer to."""
     files: dict[str, bytes] = {}
     resources = Resources(files)
@@ -162,8 +159,8 @@ def _referenced_files(
             if not is_resource_path(path):
                 continue
             for base in lookup:
-                file = base / path
-                if regular_file(file) and file.resolve().is_relative_to(repository):
+                file = file_under(base, path)
+                if file is not None:
                     files[path] = read_file(file, MAX_RESOURCE_BYTES)
                     resources.add(path, files[path])
                     added = True
@@ -196,13 +193,6 @@ def _missing_files(workflow: DiscoveredWorkflow) -> Iterator[RepositoryProblem]:
         )
 
 
-def regular_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def read_file(file: Path, limit: int) -> bytes:
     """A file's bytes, refusing a symbolic link and anything above `limit` bytes."""
     try:
@@ -217,7 +207,7 @@ def read_file(file: Path, limit: int) -> bytes:
 
 
 def _properties(file: Path) -> str | None:
-    if not regular_file(file):
+    if not is_regular_file(file):
         return None
     content = read_file(file, MAX_RESOURCE_BYTES)
     try:
@@ -227,7 +217,7 @@ def _properties(file: Path) -> str | None:
 
 
 def _secret_keys(file: Path) -> list[str]:
-    if not regular_file(file):
+    if not is_regular_file(file):
         return []
     try:
         descriptor = os.open(file, os.O_RDONLY | os.O_NOFOLLOW)

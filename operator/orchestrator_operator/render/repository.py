@@ -4,8 +4,12 @@ A folder is a workflow folder when its resources root (the folder itself, or its
 ``src/main/resources`` in the Maven layout) holds exactly one definition at its top; its
 sub-flows, schemas and specs come with it, as `definition.load_workflow_folder` reads them. A
 folder whose resources root holds several definitions is a flat folder: each definition is a
-workflow of its own, with the files that it refers to. Other folders are searched for workflow
-folders, down to a few levels; hidden folders, build output and symbolic links are not entered.
+workflow of its own, with the files that it refers to. Every folder is searched for workflow
+folders, workflow folders too, down to a few levels: a folder below a workflow folder that
+holds a workflow of its own is that workflow's and gives the outer one no files. Only the
+outer workflow's `schemas/`, `specs/` and `subflows/` (or, in the Maven layout, its `src/`)
+are its own whatever they hold. Hidden folders, build output and symbolic links are not
+entered. A search that meets its limits says so, and then nothing is deleted.
 
 The Kubernetes name of a workflow is its definition's id in lower case, as SonataFlow names
 it; an id that is not a DNS-1035 label of at most 49 characters after lower-casing is
@@ -27,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -35,6 +39,7 @@ from typing import Final
 from orchestrator_operator.definition.folder import MAVEN_RESOURCES, SKIPPED_FOLDERS
 from orchestrator_operator.definition.parse import is_definition_name
 from orchestrator_operator.render.discovered import (
+    DISCOVERY_INCOMPLETE,
     DUPLICATE_WORKFLOW_ID,
     INVALID_WORKFLOW,
     SYMLINK_IGNORED,
@@ -49,6 +54,7 @@ from orchestrator_operator.render.discovered import (
 from orchestrator_operator.render.folder_loader import is_resource_path, load_candidate
 
 __all__ = [
+    "DISCOVERY_INCOMPLETE",
     "DUPLICATE_WORKFLOW_ID",
     "INVALID_WORKFLOW",
     "SYMLINK_IGNORED",
@@ -65,9 +71,14 @@ __all__ = [
     "load_candidate",
 ]
 
-# Real repositories put workflows one or two folders down; the bounds only stop a hostile tree.
-MAX_DEPTH: Final = 6
+# Real repositories put workflows one or two folders down, and a helper application beside a
+# workflow goes some ten deeper (src/main/java/...); the bounds only stop a hostile tree.
+MAX_DEPTH: Final = 16
 MAX_FOLDERS: Final = 2000
+# The folders of a workflow folder that are its own, whatever they hold.
+RESOURCE_FOLDERS: Final = frozenset({"schemas", "specs", "subflows"})
+# Folders named in one problem about the depth limit; the others are counted.
+_SHOWN_TOO_DEEP: Final = 5
 
 
 def discover(repository: Path, path: str = "", report_missing: bool = True) -> Discovery:
@@ -83,13 +94,14 @@ def find_candidates(repository: Path, path: str = "") -> Layout:
     start = _start_folder(repository, path)
     walk = _Walk(repository)
     _walk(start, 0, walk)
-    return Layout(tuple(walk.candidates), tuple(walk.symlinks))
+    return Layout(tuple(walk.candidates), tuple(walk.symlinks), tuple(_limits_met(walk)))
 
 
 def assemble(layout: Layout, loaded: Iterable[Loaded]) -> Discovery:
     """The discovery made of every candidate's loading, in the layout's order."""
     found: list[DiscoveredWorkflow] = []
-    problems: list[RepositoryProblem] = [
+    problems: list[RepositoryProblem] = [*layout.incomplete]
+    problems += [
         RepositoryProblem(
             SYMLINK_IGNORED,
             link,
@@ -124,7 +136,8 @@ def candidate_digests(repository: Path, layout: Layout) -> dict[Candidate, str]:
     digests: dict[Candidate, str] = {}
     for candidate in layout.candidates:
         if candidate.folder not in folders:
-            folders[candidate.folder] = _tree_digest(repository, candidate.folder, set())
+            nested = set(candidate.nested)
+            folders[candidate.folder] = _tree_digest(repository, candidate.folder, nested)
         parent = _parent(candidate.folder)
         if parent is None:
             shared = ""
@@ -132,7 +145,9 @@ def candidate_digests(repository: Path, layout: Layout) -> dict[Candidate, str]:
             if parent not in beside:
                 beside[parent] = _tree_digest(repository, parent, taken, resources_only=True)
             shared = beside[parent]
-        key = "\0".join([candidate.folder, candidate.root, candidate.definition or ""])
+        key = "\0".join(
+            [candidate.folder, candidate.root, candidate.definition or "", *candidate.nested]
+        )
         digests[candidate] = _digest([key, folders[candidate.folder], shared])
     return digests
 
@@ -146,6 +161,10 @@ class _Walk:
     candidates: list[Candidate] = field(default_factory=list)
     symlinks: list[str] = field(default_factory=list)
     visited: int = 0
+    # The first folder left unsearched for MAX_FOLDERS, and those whose subfolders were left
+    # for MAX_DEPTH.
+    too_many: str | None = None
+    too_deep: list[str] = field(default_factory=list)
 
 
 def relative(repository: Path, path: Path) -> str:
@@ -199,32 +218,83 @@ def _resources_root(folder: Path) -> Path:
 
 
 def _walk(folder: Path, depth: int, walk: _Walk) -> None:
-    walk.visited += 1
-    if walk.visited > MAX_FOLDERS:
+    if walk.visited >= MAX_FOLDERS:
+        if walk.too_many is None:
+            walk.too_many = relative(walk.repository, folder)
         return
+    walk.visited += 1
     root = _resources_root(folder)
     definitions = _definitions(root)
+    own: frozenset[str] = frozenset()
     if definitions:
-        where = relative(walk.repository, folder)
-        root_path = relative(walk.repository, root)
-        if len(definitions) == 1:
-            walk.candidates.append(Candidate(where, root_path))
-        else:
-            walk.candidates.extend(
-                Candidate(where, root_path, relative(walk.repository, d)) for d in definitions
-            )
-        walk.symlinks.extend(_links_under(folder, walk.repository))
-        return
+        own = RESOURCE_FOLDERS if root == folder else frozenset(MAVEN_RESOURCES.parts[:1])
+    first = len(walk.candidates)
     for entry in _entries(folder):
+        path = Path(entry.path)
         if entry.is_symlink():
-            walk.symlinks.append(relative(walk.repository, Path(entry.path)))
-        elif (
-            entry.is_dir(follow_symlinks=False)
-            and not entry.name.startswith(".")
-            and entry.name not in SKIPPED_FOLDERS
-            and depth < MAX_DEPTH
-        ):
-            _walk(Path(entry.path), depth + 1, walk)
+            walk.symlinks.append(relative(walk.repository, path))
+        elif not _searched(entry):
+            continue
+        elif entry.name in own:
+            walk.symlinks.extend(_links_under(path, walk.repository))
+        elif depth < MAX_DEPTH:
+            _walk(path, depth + 1, walk)
+        elif relative(walk.repository, folder) not in walk.too_deep[-1:]:
+            walk.too_deep.append(relative(walk.repository, folder))
+    if not definitions:
+        return
+
+    where = relative(walk.repository, folder)
+    root_path = relative(walk.repository, root)
+    nested = _outermost(c.folder for c in walk.candidates[first:])
+    if len(definitions) == 1:
+        found = [Candidate(where, root_path, nested=nested)]
+    else:
+        found = [
+            Candidate(where, root_path, relative(walk.repository, d), nested) for d in definitions
+        ]
+    # A folder's workflows come before those below it.
+    walk.candidates[first:first] = found
+
+
+def _searched(entry: os.DirEntry[str]) -> bool:
+    return (
+        entry.is_dir(follow_symlinks=False)
+        and not entry.name.startswith(".")
+        and entry.name not in SKIPPED_FOLDERS
+    )
+
+
+def _outermost(folders: Iterable[str]) -> tuple[str, ...]:
+    """The folders not inside another of them."""
+    kept: list[str] = []
+    for folder in sorted(set(folders)):
+        if not kept or not folder.startswith(kept[-1] + "/"):
+            kept.append(folder)
+    return tuple(kept)
+
+
+def _limits_met(walk: _Walk) -> Iterator[RepositoryProblem]:
+    kept = "no Workflow of this source is deleted until the search is complete; set the"
+    kept += " source's path to the folder that holds the workflows"
+    if walk.too_many is not None:
+        where = walk.too_many or "."
+        yield RepositoryProblem(
+            DISCOVERY_INCOMPLETE,
+            walk.too_many,
+            f"{where}: the search for workflow folders stops after {MAX_FOLDERS} folders"
+            f" (MAX_FOLDERS), so this folder and those after it were not searched: {kept}",
+        )
+    if walk.too_deep:
+        shown = ", ".join(folder or "." for folder in walk.too_deep[:_SHOWN_TOO_DEEP])
+        more = len(walk.too_deep) - _SHOWN_TOO_DEEP
+        shown += f" and {more} more" if more > 0 else ""
+        yield RepositoryProblem(
+            DISCOVERY_INCOMPLETE,
+            walk.too_deep[0],
+            f"{shown}: the search for workflow folders goes {MAX_DEPTH} folders deep"
+            f" (MAX_DEPTH), so the folders below were not searched: {kept}",
+        )
 
 
 def _links_under(folder: Path, repository: Path) -> list[str]:
