@@ -179,7 +179,10 @@ def test_run_figures_appear_in_the_status() -> None:
     assert stale.status["runs"]["stale"] is True
 
 
-def test_without_fresh_figures_the_last_ones_stay_and_unlinked_workflows_show_none() -> None:
+def test_before_the_first_poll_the_figures_of_the_status_stay_and_unlinked_show_none() -> None:
+    """Only until the installation's first poll after a start: from then on the link carries
+    a report, which is the status figures themselves when nothing changed (see
+    test_restart_figures.py), marked stale when the Data Index could not be asked."""
     previous = {"runs": {"registered": True, "counts": {"completed": 1}}}
     kept = plan(make(), InstallationLink(endpoints=ENDPOINTS), status=previous)
     assert kept.status["runs"] == previous["runs"]
@@ -191,6 +194,18 @@ def test_without_fresh_figures_the_last_ones_stay_and_unlinked_workflows_show_no
         spec=WorkflowSpec.model_validate({"definition": DEFINITION}),
     )
     assert "runs" not in plan(unlinked, None, status=previous).status
+
+
+def test_a_refused_link_shows_the_last_figures_stale_with_the_time_they_changed() -> None:
+    refused = InstallationLink(
+        problem=Finding(DEPENDENCIES_RESOLVED, FALSE, "InstallationNotAllowed", "not admitted"),
+        runs=RunsReport(figures(), NOW - timedelta(days=2), stale=True),
+    )
+    runs = plan(make(), refused).status["runs"]
+    assert runs["stale"] is True
+    assert runs["observedAt"] == "2026-11-29T12:00:00Z"
+    assert runs["counts"]["completed"] == 4
+    assert runs["lastRun"]["id"] == "run-9"
 
 
 def test_the_runtime_probe_decides_availability_and_is_reported_with_url_code_and_time() -> None:

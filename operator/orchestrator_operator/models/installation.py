@@ -303,7 +303,11 @@ class RunTotals(ApiModel):
     suspended: int = 0
     error: int = 0
     stale: Annotated[
-        bool, Field(description="True when the Data Index could not be asked at the last try.")
+        bool,
+        Field(
+            description="True when the Data Index could not be asked at the last try, or the"
+            " installation has none any more. The totals are then the last known."
+        ),
     ] = False
 
 
@@ -324,7 +328,11 @@ class InstallationStatus(ApiModel):
     workflows: LinkedWorkflows | None = None
     runs: RunTotals | None = None
     runs_changed_at: Annotated[
-        datetime | None, Field(description="When the run totals last changed.")
+        datetime | None,
+        Field(
+            description="When the run totals last changed: the latest runs.observedAt of the"
+            " linked workflows."
+        ),
     ] = None
     sources: list[SourceStatus] = []
 
