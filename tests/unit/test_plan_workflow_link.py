@@ -82,18 +82,31 @@ def available() -> DeploymentState:
 
 def test_a_linked_workflow_gets_the_data_index_and_jobs_service_properties() -> None:
     text = managed(plan(make(), InstallationLink(endpoints=ENDPOINTS)))
-    for line in (
-        "kogito.data-index.url=http://orch-data-index-service.sonataflow",
+    lines = {line for line in text.splitlines() if line and not line.startswith("#")}
+    data_index = "http://orch-data-index-service.sonataflow"
+    jobs_service = "http://orch-jobs-service.sonataflow"
+    outgoing = "mp.messaging.outgoing"
+    about_the_data_index = ("data-index", "processinstances", "processdefinitions")
+    assert {line for line in lines if any(word in line for word in about_the_data_index)} == {
+        f"kogito.data-index.url={data_index}",
         "kogito.data-index.health-enabled=true",
         "kogito.events.processinstances.enabled=true",
         "kogito.events.processdefinitions.enabled=true",
-        "mp.messaging.outgoing.kogito-processinstances-events.url"
-        "=http://orch-data-index-service.sonataflow/processes",
-        "mp.messaging.outgoing.kogito-processdefinitions-events.url"
-        "=http://orch-data-index-service.sonataflow/definitions",
-        "kogito.jobs-service.url=http://orch-jobs-service.sonataflow",
-    ):
-        assert f"{line}\n" in text
+        "kogito.events.processdefinitions.errors.propagate=true",
+        f"{outgoing}.kogito-processinstances-events.connector=quarkus-http",
+        f"{outgoing}.kogito-processinstances-events.url={data_index}/processes",
+        f"{outgoing}.kogito-processinstances-events.method=POST",
+        f"{outgoing}.kogito-processdefinitions-events.connector=quarkus-http",
+        f"{outgoing}.kogito-processdefinitions-events.url={data_index}/definitions",
+        f"{outgoing}.kogito-processdefinitions-events.method=POST",
+    }
+    assert {line for line in lines if "jobs-service" in line or "job-request" in line} == {
+        f"kogito.jobs-service.url={jobs_service}",
+        f"{outgoing}.kogito-job-service-job-request-events.connector=quarkus-http",
+        f"{outgoing}.kogito-job-service-job-request-events.url={jobs_service}/v2/jobs/events",
+        # The definition has no timer: its readiness does not wait on the Jobs Service.
+        "kogito.jobs-service.health-enabled=false",
+    }
 
 
 def test_a_new_data_index_url_rolls_the_runtime_out() -> None:
