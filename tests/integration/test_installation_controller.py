@@ -516,3 +516,7 @@ def test_the_api_server_refuses_what_the_schema_can_say(k8s: ApiClient, namespac
     assert "list it alone" in refused(workflowNamespaces=["*", "team-a"])
     assert "backstageNamespace" in refused(networkPolicies={"enabled": True})
     assert "http:// or https://" in refused(dataIndex={"enabled": False, "externalUrl": "ftp://di"})
+    with_password = refused(
+        jobsService={"enabled": False, "externalUrl": "https://operator:hunter2@js.example"}
+    )
+    assert "must not hold a user name or password" in with_password
