@@ -119,7 +119,11 @@ class ServiceSettings(ApiModel):
     ] = None
     resources: Annotated[
         ResourceRequirements | None,
-        Field(description="CPU and memory of the service's container."),
+        Field(
+            description="CPU and memory of the service's container; requests of 100m and 1Gi"
+            " and limits of 200m and 1Gi, as a SonataFlow platform gives its services, when"
+            " omitted."
+        ),
     ] = None
     persistence: Annotated[
         Persistence | None,
