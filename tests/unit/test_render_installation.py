@@ -284,6 +284,8 @@ def test_checksum_follows_the_properties_and_the_secret_version() -> None:
 def test_backstage_config_map_points_the_plugin_at_the_data_index() -> None:
     config_map = by_name(render(make()))["ConfigMap/orch-backstage"]
     app_config = yaml.safe_load(config_map["data"][BACKSTAGE_FILE])
+    # The plugin's one required key; it reads each runtime's URL from the Data Index, and its
+    # sonataFlowService section would start a dev-mode runtime inside Backstage.
     assert app_config == {
         "orchestrator": {"dataIndexService": {"url": "http://orch-data-index-service.sonataflow"}}
     }
