@@ -141,7 +141,11 @@ class InstallationController:
     def workflow_changed(self, body: Mapping[str, Any], deleted: bool = False) -> None:
         """A Workflow changed: when its link did (the installation it names, its id, whether it
         is ready), the installations it names, now and before, count it again. Other changes,
-        such as its run figures, leave the installations alone."""
+        such as its run figures, leave the installations alone.
+
+        Limitation: a Workflow that moves to another installation shows the figures of the
+        first until the Data Index of the second answers (marked stale if it fails).
+        """
         metadata = body["metadata"]
         workflow_key = (metadata["namespace"], metadata["name"])
         before = self._links.pop(workflow_key, None)
@@ -406,6 +410,8 @@ class InstallationController:
             self.poller.stop(key)
             self._polled_ids.pop(key, None)
             # No Data Index confirms the figures of its workflows any more: they stay, stale.
+            # Limitation: the last probe of each runtime stays in its Workflow's Available
+            # message, with its time, as nothing probes the runtimes of such an installation.
             self.workflows_changed(
                 self.store.mark_stale(w.key for w in self._admitted(installation))
             )
