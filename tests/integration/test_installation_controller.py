@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -348,12 +349,17 @@ def test_a_failing_data_index_keeps_the_last_figures_marked_stale(
     k8s: ApiClient, namespace: str, standin: StandIn
 ) -> None:
     index = seeded_data_index(standin, namespace)
+    runtime = standin.runtime(namespace, "greeting")
     create_installation(k8s, namespace)
     create_workflow(k8s, namespace)
-    wait_for(
-        lambda: counts_are(EXPECTED)(workflow(k8s, namespace)),
+    fresh = wait_for(
+        lambda: counts_are(EXPECTED)(found := workflow(k8s, namespace)) and found,
         timeout=120,
         message="the run counts on the Workflow",
+    )
+    totals = wait_for(
+        lambda: (found := installation(k8s, namespace))["status"].get("runs") and found,
+        message="the installation's run totals",
     )
 
     index.failing = 503
@@ -365,19 +371,63 @@ def test_a_failing_data_index_keeps_the_last_figures_marked_stale(
         lambda: (found := workflow(k8s, namespace))["status"]["runs"]["stale"] and found,
         message="the Workflow's figures to be marked stale",
     )
-    assert stale["status"]["runs"]["counts"] == EXPECTED
-    wait_for(
-        lambda: installation(k8s, namespace)["status"]["runs"]["stale"] is True,
+    assert stale["status"]["runs"] == {**fresh["status"]["runs"], "stale": True}
+    stale_totals = wait_for(
+        lambda: (found := installation(k8s, namespace))["status"]["runs"]["stale"] and found,
         message="the installation's totals to be marked stale",
     )
+    assert stale_totals["status"]["runs"] == {**totals["status"]["runs"], "stale": True}
+    assert stale_totals["status"]["runsChangedAt"] == totals["status"]["runsChangedAt"]
+
+    # No hot loop: the runtime is probed every poll interval all through the outage, while the
+    # Data Index is asked after a doubling delay, a few times only.
+    requests, probes = index.requests, runtime.probes
+    wait_for(
+        lambda: runtime.probes >= probes + 8,
+        timeout=8 * DATA_INDEX_POLL_SECONDS * 6,
+        message="eight more probes of the runtime during the outage",
+    )
+    assert index.requests - requests <= 4, index.requests - requests
 
     index.failing = None
     wait_condition(lambda: installation(k8s, namespace), "DataIndexReachable", "True")
     wait_for(
-        lambda: workflow(k8s, namespace)["status"]["runs"]["stale"] is False,
+        lambda: workflow(k8s, namespace)["status"]["runs"] == fresh["status"]["runs"],
         timeout=120,
-        message="fresh figures once the Data Index answers again",
+        message="the same figures, fresh, once the Data Index answers again",
     )
+
+
+def test_figures_stay_stale_when_the_installation_stops_deploying_its_data_index(
+    k8s: ApiClient, namespace: str, standin: StandIn
+) -> None:
+    seeded_data_index(standin, namespace)
+    create_installation(k8s, namespace)
+    create_workflow(k8s, namespace)
+    fresh = wait_for(
+        lambda: counts_are(EXPECTED)(found := workflow(k8s, namespace)) and found,
+        timeout=120,
+        message="the run counts on the Workflow",
+    )
+    wait_for(
+        lambda: installation(k8s, namespace)["status"].get("runs"),
+        message="the installation's run totals",
+    )
+
+    objects(k8s).patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, INSTALLATIONS, NAME, {"spec": {"dataIndex": {"enabled": False}}}
+    )
+    stale = wait_for(
+        lambda: (found := workflow(k8s, namespace))["status"]["runs"]["stale"] and found,
+        message="the Workflow's figures to be marked stale",
+    )
+    assert stale["status"]["runs"] == {**fresh["status"]["runs"], "stale": True}
+    totals = wait_for(
+        lambda: (found := installation(k8s, namespace))["status"]["runs"]["stale"] and found,
+        message="the installation's totals to be marked stale",
+    )
+    assert totals["status"]["runs"]["completed"] == 3
+    assert "dataIndex" not in totals["status"]["endpoints"]
 
 
 def test_five_thousand_runs_cost_one_query_per_poll(
@@ -406,7 +456,11 @@ def test_five_thousand_runs_cost_one_query_per_poll(
         timeout=120,
         message="the counts of 5001 runs on the Workflow",
     )
-    assert found["status"]["runs"]["lastRun"]["id"] == latest[0]
+    assert found["status"]["runs"]["lastRun"] == {
+        "id": latest[0],
+        "state": "SUSPENDED",
+        "start": "2027-01-01T00:00:00Z",
+    }
 
     polls = 5
     before = index.requests
@@ -496,6 +550,75 @@ def test_polling_an_unchanged_data_index_writes_nothing(
     assert writes == 0
 
 
+def test_network_policies_admit_the_expected_namespaces_to_each_service(
+    k8s: ApiClient, namespace: str, standin: StandIn
+) -> None:
+    standin.data_index(namespace, DATA_INDEX_SERVICE)
+    create_installation(
+        k8s,
+        namespace,
+        workflowNamespaces=["team-a"],
+        networkPolicies={
+            "enabled": True,
+            "backstageNamespace": "rhdh",
+            "extraNamespaces": ["monitoring"],
+        },
+    )
+    networking, apps = client.NetworkingV1Api(k8s), client.AppsV1Api(k8s)
+
+    def policies() -> dict[str, Any] | None:
+        found = {
+            p.metadata.name: p for p in networking.list_namespaced_network_policy(namespace).items
+        }
+        return found if len(found) == 2 else None
+
+    by_name = wait_for(policies, message="a NetworkPolicy for each service")
+    # The operator's own namespace is admitted to the Data Index, which it polls; here it runs
+    # outside the cluster, in no namespace, unless the environment names one.
+    operator_namespace = os.environ.get("ORCHESTRATOR_OPERATOR_NAMESPACE") or os.environ.get(
+        "POD_NAMESPACE"
+    )
+    admitted = {namespace, "team-a", "monitoring"}
+    expected = {
+        DATA_INDEX_SERVICE: sorted(admitted | {"rhdh"} | {operator_namespace} - {None}),
+        "orch-jobs-service": sorted(admitted),
+    }
+    templates = {
+        name: apps.read_namespaced_deployment(name, namespace).spec.template.metadata.labels
+        for name in expected
+    }
+    for name, namespaces in expected.items():
+        policy = by_name[name]
+        assert [(o.kind, o.name) for o in policy.metadata.owner_references] == [
+            ("OrchestratorInstance", NAME)
+        ]
+        selector = policy.spec.pod_selector.match_labels
+        # It selects the pods of its own service, and not those of the other one.
+        for other, labels in templates.items():
+            assert (selector.items() <= labels.items()) is (other == name), (name, other)
+        assert policy.spec.policy_types == ["Ingress"]
+        (rule,) = policy.spec.ingress
+        assert [(port.protocol, port.port) for port in rule.ports] == [("TCP", 8080)]
+        (peer,) = rule._from
+        assert peer.pod_selector is None
+        (expression,) = peer.namespace_selector.match_expressions
+        assert (expression.key, expression.operator) == ("kubernetes.io/metadata.name", "In")
+        assert expression.values == namespaces
+
+    objects(k8s).patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        INSTALLATIONS,
+        NAME,
+        {"spec": {"networkPolicies": {"enabled": False}}},
+    )
+    wait_for(
+        lambda: not networking.list_namespaced_network_policy(namespace).items,
+        message="the NetworkPolicies to be removed once turned off",
+    )
+
+
 def test_the_api_server_refuses_what_the_schema_can_say(k8s: ApiClient, namespace: str) -> None:
     def refused(name: str = NAME, **spec: Any) -> str:
         manifest = {
@@ -516,3 +639,7 @@ def test_the_api_server_refuses_what_the_schema_can_say(k8s: ApiClient, namespac
     assert "list it alone" in refused(workflowNamespaces=["*", "team-a"])
     assert "backstageNamespace" in refused(networkPolicies={"enabled": True})
     assert "http:// or https://" in refused(dataIndex={"enabled": False, "externalUrl": "ftp://di"})
+    with_password = refused(
+        jobsService={"enabled": False, "externalUrl": "https://operator:hunter2@js.example"}
+    )
+    assert "must not hold a user name or password" in with_password

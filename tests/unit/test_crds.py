@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
+from orchestrator_operator.models.installation import InstallationSpec
 from orchestrator_operator.models.manifests import crd_files
+from orchestrator_operator.reconcile.apply import spec_errors
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 
@@ -145,3 +150,31 @@ def test_installation_schema_bounds_names_and_validates_what_it_can() -> None:
     assert namespaces["x-kubernetes-validations"]
     assert any("backstageNamespace" in r["rule"] for r in spec["x-kubernetes-validations"])
     assert spec["properties"]["sources"]["x-kubernetes-list-map-keys"] == ["name"]
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("http://di.example", False),
+        ("https://di.example:8443/base", False),
+        ("https://di.example/path/with@sign", False),
+        ("http://user:secret@di.example", True),
+        ("https://token@di.example/base", True),
+        ("http://:secret@di.example:80", True),
+    ],
+)
+def test_an_external_url_with_a_user_or_password_is_refused(url: str, refused: bool) -> None:
+    spec = _installation_schema()["properties"]["spec"]
+    for service in ("dataIndex", "jobsService"):
+        rules = spec["properties"][service]["properties"]["externalUrl"]["x-kubernetes-validations"]
+        rule = next(r for r in rules if "password" in r["message"])
+        # The rule is `!self.matches('<pattern>')`; CEL's RE2 and Python agree on this pattern.
+        pattern = rule["rule"].removeprefix("!self.matches('").removesuffix("')")
+        assert bool(re.search(pattern, url)) is refused
+    if refused:
+        with pytest.raises(ValidationError) as error:
+            InstallationSpec.model_validate({"dataIndex": {"enabled": False, "externalUrl": url}})
+        assert "user name or password" in str(error.value)
+        assert "secret" not in spec_errors(error.value)
+    else:
+        InstallationSpec.model_validate({"jobsService": {"enabled": False, "externalUrl": url}})

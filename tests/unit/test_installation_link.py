@@ -8,14 +8,19 @@ from typing import Any
 
 import pytest
 
-from orchestrator_operator.adapters.dataindex import RunFigures
+from orchestrator_operator.adapters.dataindex import LastRun, RunFigures
 from orchestrator_operator.adapters.runtime import ProbeOutcome
 from orchestrator_operator.models.workflow import Workflow, WorkflowSpec
 from orchestrator_operator.reconcile.installation_controller import (
     InstallationController,
     linked_workflow_of,
 )
-from orchestrator_operator.reconcile.live import LinkedWorkflow, ProbeReport, RunsReport
+from orchestrator_operator.reconcile.live import (
+    LinkedWorkflow,
+    ProbeReport,
+    RunsReport,
+    runs_of_status,
+)
 from orchestrator_operator.reconcile.workflow import InstallationLink
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -142,11 +147,21 @@ def test_an_admitted_workflow_gets_endpoints_defaults_figures_and_probe() -> Non
     assert api.gets == 0, "a watched installation is answered from the watch"
 
 
+def status_runs(completed: int) -> dict[str, Any]:
+    return {
+        "registered": True,
+        "counts": {"completed": completed, "error": 1},
+        "lastRun": {"id": "r7", "state": "ERROR", "start": "2026-11-30T08:00:00Z"},
+        "observedAt": "2026-12-01T11:00:00Z",
+        "stale": False,
+    }
+
+
 def workflow_body(ready: str = "False", **spec: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": "hello", "namespace": "team-a"},
         "spec": {"definition": DEFINITION, "installationRef": {"name": "orch"}, **spec},
-        "status": {"conditions": [{"type": "Ready", "status": ready}], "runs": {"x": 1}},
+        "status": {"conditions": [{"type": "Ready", "status": ready}], "runs": status_runs(3)},
     }
 
 
@@ -160,6 +175,41 @@ def test_linked_workflow_of_reads_the_installation_id_and_readiness() -> None:
     assert linked_workflow_of(unlinked) is None
 
 
+def test_linked_workflow_of_reads_the_figures_its_status_shows() -> None:
+    link = linked_workflow_of(workflow_body())
+    assert link is not None
+    assert link[1].reported == RunsReport(
+        RunFigures(
+            registered=True,
+            counts={
+                "PENDING": 0,
+                "ACTIVE": 0,
+                "COMPLETED": 3,
+                "ABORTED": 0,
+                "SUSPENDED": 0,
+                "ERROR": 1,
+            },
+            last_run=LastRun("r7", "ERROR", datetime(2026, 11, 30, 8, 0, tzinfo=UTC)),
+        ),
+        datetime(2026, 12, 1, 11, 0, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    "runs",
+    [
+        None,
+        "three",
+        {"counts": {"completed": 1}},  # no time
+        {"observedAt": "yesterday", "counts": {}},
+        {"observedAt": "2026-12-01T11:00:00Z", "counts": {"completed": "many"}},
+        {"observedAt": "2026-12-01T11:00:00Z"},  # no counts
+    ],
+)
+def test_figures_a_status_does_not_show_readably_are_not_taken_in(runs: Any) -> None:
+    assert runs_of_status(runs) is None
+
+
 def test_an_installation_counts_a_workflow_again_only_when_its_link_changes() -> None:
     ctl = controller(FakeApi({}))
     queued: list[Any] = []
@@ -170,7 +220,7 @@ def test_an_installation_counts_a_workflow_again_only_when_its_link_changes() ->
     ctl.workflow_changed(workflow_body())
     assert queued == [("team-a", "orch")]
     changed_figures = workflow_body()
-    changed_figures["status"]["runs"] = {"x": 2}
+    changed_figures["status"]["runs"] = status_runs(4)
     ctl.workflow_changed(changed_figures)
     assert queued == [("team-a", "orch")], "run figures alone do not change the counts"
     ctl.workflow_changed(workflow_body(ready="True"))

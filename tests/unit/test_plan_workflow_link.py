@@ -82,18 +82,31 @@ def available() -> DeploymentState:
 
 def test_a_linked_workflow_gets_the_data_index_and_jobs_service_properties() -> None:
     text = managed(plan(make(), InstallationLink(endpoints=ENDPOINTS)))
-    for line in (
-        "kogito.data-index.url=http://orch-data-index-service.sonataflow",
+    lines = {line for line in text.splitlines() if line and not line.startswith("#")}
+    data_index = "http://orch-data-index-service.sonataflow"
+    jobs_service = "http://orch-jobs-service.sonataflow"
+    outgoing = "mp.messaging.outgoing"
+    about_the_data_index = ("data-index", "processinstances", "processdefinitions")
+    assert {line for line in lines if any(word in line for word in about_the_data_index)} == {
+        f"kogito.data-index.url={data_index}",
         "kogito.data-index.health-enabled=true",
         "kogito.events.processinstances.enabled=true",
         "kogito.events.processdefinitions.enabled=true",
-        "mp.messaging.outgoing.kogito-processinstances-events.url"
-        "=http://orch-data-index-service.sonataflow/processes",
-        "mp.messaging.outgoing.kogito-processdefinitions-events.url"
-        "=http://orch-data-index-service.sonataflow/definitions",
-        "kogito.jobs-service.url=http://orch-jobs-service.sonataflow",
-    ):
-        assert f"{line}\n" in text
+        "kogito.events.processdefinitions.errors.propagate=true",
+        f"{outgoing}.kogito-processinstances-events.connector=quarkus-http",
+        f"{outgoing}.kogito-processinstances-events.url={data_index}/processes",
+        f"{outgoing}.kogito-processinstances-events.method=POST",
+        f"{outgoing}.kogito-processdefinitions-events.connector=quarkus-http",
+        f"{outgoing}.kogito-processdefinitions-events.url={data_index}/definitions",
+        f"{outgoing}.kogito-processdefinitions-events.method=POST",
+    }
+    assert {line for line in lines if "jobs-service" in line or "job-request" in line} == {
+        f"kogito.jobs-service.url={jobs_service}",
+        f"{outgoing}.kogito-job-service-job-request-events.connector=quarkus-http",
+        f"{outgoing}.kogito-job-service-job-request-events.url={jobs_service}/v2/jobs/events",
+        # The definition has no timer: its readiness does not wait on the Jobs Service.
+        "kogito.jobs-service.health-enabled=false",
+    }
 
 
 def test_a_new_data_index_url_rolls_the_runtime_out() -> None:
@@ -179,7 +192,10 @@ def test_run_figures_appear_in_the_status() -> None:
     assert stale.status["runs"]["stale"] is True
 
 
-def test_without_fresh_figures_the_last_ones_stay_and_unlinked_workflows_show_none() -> None:
+def test_before_the_first_poll_the_figures_of_the_status_stay_and_unlinked_show_none() -> None:
+    """Only until the installation's first poll after a start: from then on the link carries
+    a report, which is the status figures themselves when nothing changed (see
+    test_restart_figures.py), marked stale when the Data Index could not be asked."""
     previous = {"runs": {"registered": True, "counts": {"completed": 1}}}
     kept = plan(make(), InstallationLink(endpoints=ENDPOINTS), status=previous)
     assert kept.status["runs"] == previous["runs"]
@@ -191,6 +207,18 @@ def test_without_fresh_figures_the_last_ones_stay_and_unlinked_workflows_show_no
         spec=WorkflowSpec.model_validate({"definition": DEFINITION}),
     )
     assert "runs" not in plan(unlinked, None, status=previous).status
+
+
+def test_a_refused_link_shows_the_last_figures_stale_with_the_time_they_changed() -> None:
+    refused = InstallationLink(
+        problem=Finding(DEPENDENCIES_RESOLVED, FALSE, "InstallationNotAllowed", "not admitted"),
+        runs=RunsReport(figures(), NOW - timedelta(days=2), stale=True),
+    )
+    runs = plan(make(), refused).status["runs"]
+    assert runs["stale"] is True
+    assert runs["observedAt"] == "2026-11-29T12:00:00Z"
+    assert runs["counts"]["completed"] == 4
+    assert runs["lastRun"]["id"] == "run-9"
 
 
 def test_the_runtime_probe_decides_availability_and_is_reported_with_url_code_and_time() -> None:

@@ -4,7 +4,7 @@ the runtimes, URLs rewritten for an operator outside the cluster, backoff."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,6 +17,7 @@ from orchestrator_operator.reconcile.poller import (
     MAX_BACKOFF_SECONDS,
     PollTarget,
     RunsPoller,
+    pause_after,
     retry_delay,
 )
 from standins.data_index import StandIn
@@ -48,8 +49,14 @@ def standin() -> Iterator[StandIn]:
         yield server
 
 
-def run_rounds(standin: StandIn, recorder: Recorder, rounds: list[float]) -> LiveStatus:
-    """Poll once per entry of `rounds`, moving the clock on by that many seconds first."""
+def run_rounds(
+    standin: StandIn,
+    recorder: Recorder,
+    rounds: list[float],
+    before_round: Callable[[int], None] = lambda index: None,
+) -> LiveStatus:
+    """Poll once per entry of `rounds` into one store, moving the clock on by that many seconds
+    and calling `before_round` with the round's index first."""
     store = LiveStatus()
     urls = ServiceUrls(template=standin.override_template)
 
@@ -67,8 +74,9 @@ def run_rounds(standin: StandIn, recorder: Recorder, rounds: list[float]) -> Liv
         )
         target = PollTarget(DATA_INDEX, in_cluster=True, workflows=[GREETING, IDLE])
         try:
-            for advance in rounds:
+            for index, advance in enumerate(rounds):
                 recorder.now += timedelta(seconds=advance)
+                before_round(index)
                 await poller.poll_once(KEY, target)
         finally:
             await poller.client.close()
@@ -93,11 +101,22 @@ def test_figures_are_recorded_once_and_a_second_poll_changes_nothing(standin: St
 
 def test_new_runs_change_the_figures_and_the_time_they_changed(standin: StandIn) -> None:
     recorder = Recorder()
-    store = run_rounds(standin, recorder, [0])
-    standin.data_index("sonataflow", "orch-data-index-service").add_runs("greeting", "ERROR")
-    store_after = run_rounds(standin, recorder, [60])
-    assert store.runs[GREETING.key].figures.counts["ERROR"] == 0
-    assert store_after.runs[GREETING.key].figures.counts["ERROR"] == 1
+    index = standin.data_index("sonataflow", "orch-data-index-service")
+
+    def before_round(round_index: int) -> None:
+        if round_index == 1:
+            index.add_runs("greeting", "ERROR", start=datetime(2026, 3, 1, tzinfo=UTC))
+
+    store = run_rounds(standin, recorder, [0, 60, 60], before_round)
+    report = store.runs[GREETING.key]
+    assert report.figures.counts["ERROR"] == 1
+    assert report.figures.counts["COMPLETED"] == 2
+    assert report.figures.last_run is not None
+    assert report.figures.last_run.state == "ERROR"
+    # Changed by the second round, confirmed unchanged by the third.
+    assert report.changed_at == T0 + timedelta(seconds=60)
+    assert store.runs[IDLE.key].changed_at == T0
+    assert recorder.workflows == [{GREETING.key, IDLE.key}, {GREETING.key}]
 
 
 def test_a_failing_data_index_keeps_the_figures_and_marks_them_stale(standin: StandIn) -> None:
@@ -161,6 +180,102 @@ def test_probes_report_the_in_cluster_url_and_the_answer(standin: StandIn) -> No
     missing = store.probes[IDLE.key]
     assert missing.outcome.code == 404
     assert not missing.ok
+
+
+def test_runtimes_are_probed_while_the_data_index_fails(standin: StandIn) -> None:
+    recorder = Recorder()
+    standin.data_index("sonataflow", "orch-data-index-service").failing = 503
+    store = LiveStatus()
+    urls = ServiceUrls(template=standin.override_template)
+
+    async def go() -> bool:
+        poller = RunsPoller(
+            client=DataIndexClient(timeout=5),
+            probe=RuntimeProbe(timeout=5, reachable=urls.reachable),
+            store=store,
+            urls=urls,
+            interval=30,
+            targets=lambda key: None,
+            workflows_changed=recorder.workflows.append,
+            installation_changed=recorder.installations.append,
+            clock=recorder.clock,
+        )
+        try:
+            target = PollTarget(DATA_INDEX, in_cluster=True, workflows=[GREETING, IDLE])
+            return await poller.poll_once(KEY, target)
+        finally:
+            await poller.client.close()
+            assert poller.probe is not None
+            await poller.probe.close()
+
+    assert asyncio.run(go()) is False
+    assert store.reachability[KEY].reachable is False
+    assert store.probes[GREETING.key].outcome.code == 200
+    assert store.probes[IDLE.key].outcome.code == 404
+    assert recorder.workflows == [{GREETING.key, IDLE.key}]
+    assert standin.runtime("team-a", "greeting").probes == 1
+
+
+def test_while_backing_off_rounds_go_on_probing_without_asking_the_data_index(
+    standin: StandIn,
+) -> None:
+    index = standin.data_index("sonataflow", "orch-data-index-service")
+    index.failing = 503
+    runtime = standin.runtime("team-a", "greeting")
+    store = LiveStatus()
+    urls = ServiceUrls(template=standin.override_template)
+    target = PollTarget(DATA_INDEX, in_cluster=True, workflows=[GREETING])
+
+    async def go() -> None:
+        poller = RunsPoller(
+            client=DataIndexClient(timeout=5),
+            probe=RuntimeProbe(timeout=5, reachable=urls.reachable),
+            store=store,
+            urls=urls,
+            # Failures at 0, 0.3 and 0.9 s: the next request is due at 2.1 s, while the
+            # runtimes are probed every 0.3 s.
+            interval=0.3,
+            targets=lambda key: target,
+            workflows_changed=lambda keys: None,
+            installation_changed=lambda key: None,
+        )
+        poller.ensure(KEY)
+        try:
+            for _ in range(500):
+                if index.requests >= 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert index.requests == 3
+            probes = runtime.probes
+            for _ in range(500):
+                if runtime.probes >= probes + 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert runtime.probes >= probes + 2, "the runtimes were not probed during the backoff"
+            assert index.requests == 3, "a probe round asked the Data Index"
+        finally:
+            await poller.close()
+            await poller.client.close()
+            assert poller.probe is not None
+            await poller.probe.close()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("interval", "spent", "firm", "total"),
+    [
+        (30, 0.2, 1, 29.8),  # a quick round: the next one an interval after this one began
+        (30, 29.5, 1, 15),  # nearly the whole interval: still half of it at rest
+        (30, 45, 1, 15),  # slower than the interval: not back to back
+        (0.5, 2, 0.5, 0.5),  # an interval under the spacing: the interval itself
+    ],
+    ids=["quick", "nearly-the-interval", "slower-than-the-interval", "short-interval"],
+)
+def test_rounds_are_never_back_to_back(
+    interval: float, spent: float, firm: float, total: float
+) -> None:
+    assert pause_after(interval, spent) == (firm, total)
 
 
 @pytest.mark.parametrize(

@@ -237,6 +237,19 @@ def test_deployments_are_restricted_probed_and_mount_their_properties() -> None:
             {"name": "config", "mountPath": "/home/kogito/config", "readOnly": True}
         ]
         assert pod["volumes"][0]["configMap"]["name"] == f"{name}-props"
+        assert main["resources"] == {
+            "requests": {"cpu": "100m", "memory": "1Gi"},
+            "limits": {"cpu": "200m", "memory": "1Gi"},
+        }
+
+
+def test_resources_given_in_the_spec_replace_the_defaults() -> None:
+    given = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}}
+    rendered = render(make(dataIndex={"resources": given}))
+    main = by_name(rendered)["Deployment/orch-data-index-service"]["spec"]["template"]["spec"]
+    assert main["containers"][0]["resources"] == given
+    jobs = by_name(rendered)["Deployment/orch-jobs-service"]["spec"]["template"]["spec"]
+    assert jobs["containers"][0]["resources"]["limits"] == {"cpu": "200m", "memory": "1Gi"}
 
 
 def test_every_child_is_owned_by_the_installation() -> None:
@@ -271,6 +284,8 @@ def test_checksum_follows_the_properties_and_the_secret_version() -> None:
 def test_backstage_config_map_points_the_plugin_at_the_data_index() -> None:
     config_map = by_name(render(make()))["ConfigMap/orch-backstage"]
     app_config = yaml.safe_load(config_map["data"][BACKSTAGE_FILE])
+    # The plugin's one required key; it reads each runtime's URL from the Data Index, and its
+    # sonataFlowService section would start a dev-mode runtime inside Backstage.
     assert app_config == {
         "orchestrator": {"dataIndexService": {"url": "http://orch-data-index-service.sonataflow"}}
     }

@@ -105,19 +105,25 @@ def _last_run(run: Mapping[str, Any]) -> LastRun:
     return LastRun(
         id=str(run.get("id")),
         state=str(run.get("state") or "UNKNOWN"),
-        start=_moment(run.get("start")),
-        end=_moment(run.get("end")),
+        start=parse_moment(run.get("start")),
+        end=parse_moment(run.get("end")),
     )
 
 
-def _moment(value: Any) -> datetime | None:
+def parse_moment(value: Any) -> datetime | None:
+    """An ISO 8601 time in UTC, to the whole second; None when it is not one.
+
+    Statuses show whole seconds: figures read back from a status after a restart must equal
+    the same figures asked of the Data Index again, which gives milliseconds.
+    """
     if not isinstance(value, str) or not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    moment = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return moment.replace(microsecond=0)
 
 
 class DataIndexClient:

@@ -3,10 +3,11 @@ Backstage plugin's configuration, and the defaults of the Workflows that link to
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from orchestrator_operator.models.common import (
     ApiModel,
@@ -31,11 +32,23 @@ MAX_NAME_LENGTH = 38
 ANY_NAMESPACE = "*"
 
 _LIST_SET = {"x-kubernetes-list-type": "set"}
+# A scheme, then an authority with user info before its '@'.
+USER_INFO_PATTERN = "^[^:/?#]+://[^/?#]*@"
+_NO_USER_INFO = (
+    "must not hold a user name or password (user:password@host): the URL is shown in status,"
+    " Events and the Workflows' properties"
+)
 _URL_RULES = [
     {
         "rule": "self.matches('^https?://[^/?#\\\\s]+(/[^?#\\\\s]*)?$')",
         "message": "must be an http:// or https:// URL without query or fragment",
-    }
+    },
+    {
+        # The URL is written into the linked Workflows' properties, the status, Events and
+        # logs: credentials in it would be shown to everyone who can read any of them.
+        "rule": f"!self.matches('{USER_INFO_PATTERN}')",
+        "message": _NO_USER_INFO,
+    },
 ]
 
 
@@ -106,7 +119,11 @@ class ServiceSettings(ApiModel):
     ] = None
     resources: Annotated[
         ResourceRequirements | None,
-        Field(description="CPU and memory of the service's container."),
+        Field(
+            description="CPU and memory of the service's container; requests of 100m and 1Gi"
+            " and limits of 200m and 1Gi, as a SonataFlow platform gives its services, when"
+            " omitted."
+        ),
     ] = None
     persistence: Annotated[
         Persistence | None,
@@ -117,10 +134,19 @@ class ServiceSettings(ApiModel):
         Field(
             max_length=2048,
             description="URL of a service of this kind that runs elsewhere, used instead of"
-            " deploying one (set enabled to false).",
+            " deploying one (set enabled to false). No user name or password in it: the URL is"
+            " shown in status and Events.",
             **schema_extra(**{"x-kubernetes-validations": _URL_RULES}),
         ),
     ] = None
+
+    @field_validator("external_url")
+    @classmethod
+    def _without_user_info(cls, url: str | None) -> str | None:
+        # The API server refuses such a URL; this refuses one stored before that rule existed.
+        if url is not None and re.match(USER_INFO_PATTERN, url):
+            raise ValueError(_NO_USER_INFO)
+        return url
 
 
 _SERVICE_RULES = [
@@ -303,7 +329,11 @@ class RunTotals(ApiModel):
     suspended: int = 0
     error: int = 0
     stale: Annotated[
-        bool, Field(description="True when the Data Index could not be asked at the last try.")
+        bool,
+        Field(
+            description="True when the Data Index could not be asked at the last try, or the"
+            " installation has none any more. The totals are then the last known."
+        ),
     ] = False
 
 
@@ -324,7 +354,11 @@ class InstallationStatus(ApiModel):
     workflows: LinkedWorkflows | None = None
     runs: RunTotals | None = None
     runs_changed_at: Annotated[
-        datetime | None, Field(description="When the run totals last changed.")
+        datetime | None,
+        Field(
+            description="When the run totals last changed: the latest runs.observedAt of the"
+            " linked workflows."
+        ),
     ] = None
     sources: list[SourceStatus] = []
 

@@ -285,9 +285,20 @@ class WorkflowRuns(ApiModel):
     registered: bool = False
     counts: RunCounts | None = None
     last_run: LastRun | None = None
-    observed_at: datetime | None = None
+    observed_at: Annotated[
+        datetime | None,
+        Field(
+            description="When these figures last changed: a poll that finds the same figures"
+            " leaves it (and the status) as it is, an operator restart included."
+        ),
+    ] = None
     stale: Annotated[
-        bool, Field(description="True when the Data Index could not be asked at the last try.")
+        bool,
+        Field(
+            description="True when nothing confirmed the figures at the last try: the Data"
+            " Index could not be asked, the installation has none any more, or the link to it"
+            " is refused. The figures are then the last known."
+        ),
     ] = False
 
 

@@ -170,7 +170,12 @@ def plan_installation(
         ),
         "backstageConfigMap": rendered.backstage_config_map,
         "workflows": _workflow_counts(admitted, observed.runs),
-        **_run_totals(admitted, observed.runs),
+        **_run_totals(
+            admitted,
+            observed.runs,
+            observed.status,
+            confirmed=_confirmed(rendered.endpoints, observed.reachability),
+        ),
     }
     return InstallationPlan(
         children=children,
@@ -371,21 +376,50 @@ def _workflow_counts(
     }
 
 
+def _confirmed(endpoints: ServiceEndpoints, reachability: Reachability | None) -> bool:
+    """Whether figures can stand as fresh: there is a Data Index, and it did not fail at the
+    last try (before the first poll since a start, the figures the statuses show stand)."""
+    if endpoints.data_index_url is None:
+        return False
+    return reachability is None or reachability.reachable
+
+
 def _run_totals(
-    admitted: Sequence[LinkedWorkflow], runs: Mapping[WorkflowKey, RunsReport]
+    admitted: Sequence[LinkedWorkflow],
+    runs: Mapping[WorkflowKey, RunsReport],
+    previous: Mapping[str, Any],
+    *,
+    confirmed: bool,
 ) -> dict[str, Any]:
+    """The runs of the admitted workflows by state, and when the totals last changed.
+
+    With no figures known for any of them (the operator has just started and nothing seeded
+    them), the totals the status shows are kept: they are the last known, not zero.
+    """
+    if not admitted:
+        return {}
     reports = [runs[workflow.key] for workflow in admitted if workflow.key in runs]
     if not reports:
-        return {}
+        return _kept_totals(previous, confirmed=confirmed)
     totals: dict[str, Any] = {
         state.lower(): sum(report.figures.counts.get(state, 0) for report in reports)
         for state in RUN_STATES
     }
-    totals["stale"] = any(report.stale for report in reports)
+    totals["stale"] = not confirmed or any(report.stale for report in reports)
     return {
         "runs": totals,
         "runsChangedAt": timestamp(max(report.changed_at for report in reports)),
     }
+
+
+def _kept_totals(previous: Mapping[str, Any], *, confirmed: bool) -> dict[str, Any]:
+    totals = previous.get("runs")
+    if not isinstance(totals, Mapping):
+        return {}
+    kept: dict[str, Any] = {"runs": {**totals, "stale": bool(totals.get("stale")) or not confirmed}}
+    if previous.get("runsChangedAt"):
+        kept["runsChangedAt"] = previous["runsChangedAt"]
+    return kept
 
 
 # -- conditions and events ---------------------------------------------------------------------

@@ -54,6 +54,7 @@ from orchestrator_operator.reconcile.live import (
     LinkedWorkflow,
     LiveStatus,
     WorkflowKey,
+    runs_of_status,
 )
 from orchestrator_operator.reconcile.poller import PollTarget, RunsPoller
 from orchestrator_operator.reconcile.queue import WorkQueue
@@ -143,7 +144,11 @@ class InstallationController:
     def workflow_changed(self, body: Mapping[str, Any], deleted: bool = False) -> None:
         """A Workflow changed: when its link did (the installation it names, its id, whether it
         is ready), the installations it names, now and before, count it again. Other changes,
-        such as its run figures, leave the installations alone."""
+        such as its run figures, leave the installations alone.
+
+        Limitation: a Workflow that moves to another installation shows the figures of the
+        first until the Data Index of the second answers (marked stale if it fails).
+        """
         metadata = body["metadata"]
         workflow_key = (metadata["namespace"], metadata["name"])
         before = self._links.pop(workflow_key, None)
@@ -178,6 +183,7 @@ class InstallationController:
         if ref is None:
             return None
         key = (ref.namespace or workflow.namespace, ref.name)
+        workflow_key = (workflow.namespace, workflow.name)
         body = self._bodies.get(key)
         if body is None:
             # Not listed yet, or in a namespace the operator does not serve.
@@ -186,24 +192,32 @@ class InstallationController:
             body = await self.api.get(kube.INSTALLATION, key[0], key[1])
         where = f"OrchestratorInstance {key[1]!r} in namespace {key[0]!r}"
         if body is None or body["metadata"].get("deletionTimestamp"):
-            return _refused(
-                INSTALLATION_NOT_FOUND, f"{where}, named in spec.installationRef, does not exist"
+            return self._refused(
+                key,
+                workflow_key,
+                INSTALLATION_NOT_FOUND,
+                f"{where}, named in spec.installationRef, does not exist",
             )
         try:
             installation = _parse(body)
         except ValidationError:
-            return _refused(INSTALLATION_NOT_READY, f"{where} has an invalid spec")
+            return self._refused(
+                key, workflow_key, INSTALLATION_NOT_READY, f"{where} has an invalid spec"
+            )
         if not installation.admits(workflow.namespace):
-            return _refused(
+            return self._refused(
+                key,
+                workflow_key,
                 INSTALLATION_NOT_ALLOWED,
                 f"{where} does not admit Workflows of namespace {workflow.namespace!r}: add it"
                 " to the installation's spec.workflowNamespaces",
             )
         status = self._published.get(key) or body.get("status") or {}
         if "observedGeneration" not in status:
-            return _refused(INSTALLATION_NOT_READY, f"{where} has not been reconciled yet")
+            return self._refused(
+                key, workflow_key, INSTALLATION_NOT_READY, f"{where} has not been reconciled yet"
+            )
         published = status.get("endpoints") or {}
-        workflow_key = (workflow.namespace, workflow.name)
         return InstallationLink(
             endpoints=ServiceEndpoints(
                 data_index_url=published.get("dataIndex"),
@@ -212,6 +226,22 @@ class InstallationController:
             defaults=installation.spec.workflow_defaults,
             runs=self.store.runs.get(workflow_key),
             probe=self.store.probes.get(workflow_key),
+        )
+
+    def _refused(
+        self, key: InstallationKey, workflow_key: WorkflowKey, reason: str, message: str
+    ) -> InstallationLink:
+        """A link that cannot be served. The figures the Workflow showed stay, marked stale:
+        this installation no longer asks its Data Index about it."""
+        known = self._links.get(workflow_key)
+        if known is not None and known[0] == key:
+            self.store.seed([known[1]])
+        else:
+            self.store.seed(w for w in self.linked_workflows(*key) if w.key == workflow_key)
+        self.store.mark_stale([workflow_key])
+        return InstallationLink(
+            problem=Finding(DEPENDENCIES_RESOLVED, FALSE, reason, message),
+            runs=self.store.runs.get(workflow_key),
         )
 
     def poll_target(self, key: InstallationKey) -> PollTarget | None:
@@ -226,10 +256,13 @@ class InstallationController:
         url = endpoints(installation).data_index_url
         if url is None:
             return None
+        admitted = self._admitted(installation)
+        # Figures the statuses show are what a failing first poll marks stale.
+        self.store.seed(admitted)
         return PollTarget(
             data_index_url=url,
             in_cluster=installation.spec.data_index.enabled,
-            workflows=self._admitted(installation),
+            workflows=admitted,
         )
 
     # -- reconcile -----------------------------------------------------------------------------
@@ -313,6 +346,8 @@ class InstallationController:
                 ):
                     deployments[component] = _deployment_state(child.rollout)
         linked = list(self.linked_workflows(installation.namespace, installation.name))
+        # After a start, the figures on the Workflows stand for those not asked again yet.
+        self.store.seed(linked)
         return InstallationObserved(
             status=body.get("status") or {},
             secrets=dict(zip(names, secrets, strict=True)),
@@ -378,6 +413,12 @@ class InstallationController:
         if plan.endpoints.data_index_url is None:
             self.poller.stop(key)
             self._polled_ids.pop(key, None)
+            # No Data Index confirms the figures of its workflows any more: they stay, stale.
+            # Limitation: the last probe of each runtime stays in its Workflow's Available
+            # message, with its time, as nothing probes the runtimes of such an installation.
+            self.workflows_changed(
+                self.store.mark_stale(w.key for w in self._admitted(installation))
+            )
             return
         ids = frozenset(w.workflow_id for w in self._admitted(installation))
         self.poller.ensure(key)
@@ -488,6 +529,7 @@ def linked_workflow_of(
         name=metadata["name"],
         workflow_id=str(workflow_id or status.get("workflowId") or ""),
         ready=ready is not None and ready.get("status") == TRUE,
+        reported=runs_of_status(status.get("runs")),
     )
 
 
@@ -511,10 +553,6 @@ def _newer(body: Mapping[str, Any], than: Mapping[str, Any] | None) -> bool:
     if mine.isdigit() and theirs.isdigit():
         return int(mine) >= int(theirs)
     return True
-
-
-def _refused(reason: str, message: str) -> InstallationLink:
-    return InstallationLink(problem=Finding(DEPENDENCIES_RESOLVED, FALSE, reason, message))
 
 
 def _parse(body: Mapping[str, Any]) -> Installation:

@@ -4,20 +4,33 @@ Each record remembers when its value last *changed*, not when it was last confir
 that finds the same figures changes nothing here, so it writes nothing to the API server. The
 time a user sees (`runs.observedAt`, the time in a probe's message) is therefore when the
 figures became what they are; `stale` says when the latest poll could not confirm them.
+
+After a start the store is empty, but the statuses are not: the figures a Workflow's status
+shows are taken in (`seed`) as if the operator had found them itself at the time they say, so
+that the first poll finding the same figures changes nothing, and a Data Index that cannot be
+asked marks them stale like any others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
-from orchestrator_operator.adapters.dataindex import RunFigures
+from orchestrator_operator.adapters.dataindex import RUN_STATES, LastRun, RunFigures, parse_moment
 from orchestrator_operator.adapters.runtime import ProbeOutcome
 from orchestrator_operator.reconcile.conditions import timestamp
 
 WorkflowKey = tuple[str, str]  # namespace, name
 InstallationKey = tuple[str, str]  # namespace, name
+
+
+@dataclass(frozen=True)
+class RunsReport:
+    figures: RunFigures
+    changed_at: datetime
+    stale: bool = False
 
 
 @dataclass(frozen=True)
@@ -28,6 +41,9 @@ class LinkedWorkflow:
     name: str
     workflow_id: str
     ready: bool = False
+    # The figures its status shows. Not part of the link: figures that change do not make
+    # the installation count its workflows again.
+    reported: RunsReport | None = field(default=None, compare=False)
 
     @property
     def key(self) -> WorkflowKey:
@@ -38,11 +54,31 @@ class LinkedWorkflow:
         return f"http://{self.name}.{self.namespace}"
 
 
-@dataclass(frozen=True)
-class RunsReport:
-    figures: RunFigures
-    changed_at: datetime
-    stale: bool = False
+def runs_of_status(runs: Any) -> RunsReport | None:
+    """The figures a Workflow's `status.runs` shows, or None when it shows none we can read."""
+    if not isinstance(runs, Mapping):
+        return None
+    changed_at = parse_moment(runs.get("observedAt"))
+    counts = runs.get("counts")
+    if changed_at is None or not isinstance(counts, Mapping):
+        return None
+    last = runs.get("lastRun")
+    last_run = None
+    if isinstance(last, Mapping) and last.get("id") is not None:
+        last_run = LastRun(
+            id=str(last["id"]),
+            state=str(last.get("state") or "UNKNOWN"),
+            start=parse_moment(last.get("start")),
+            end=parse_moment(last.get("end")),
+        )
+    try:
+        by_state = {state: int(counts.get(state.lower()) or 0) for state in RUN_STATES}
+    except (TypeError, ValueError):
+        return None
+    figures = RunFigures(
+        registered=bool(runs.get("registered")), counts=by_state, last_run=last_run
+    )
+    return RunsReport(figures, changed_at, stale=bool(runs.get("stale")))
 
 
 @dataclass(frozen=True)
@@ -89,6 +125,12 @@ class LiveStatus:
                 continue
             changed.add(key)
         return changed
+
+    def seed(self, workflows: Iterable[LinkedWorkflow]) -> None:
+        """Take in the figures the statuses of `workflows` show, where none are known here."""
+        for workflow in workflows:
+            if workflow.reported is not None and workflow.key not in self.runs:
+                self.runs[workflow.key] = workflow.reported
 
     def mark_stale(self, keys: Iterable[WorkflowKey]) -> set[WorkflowKey]:
         """Keep the last figures of `keys` but flag them stale; the workflows that changed."""

@@ -5,7 +5,8 @@ One task per installation with a Data Index. Each round asks the Data Index abou
 workflow in as few requests as `DataIndexClient.runs` allows, probes the runtimes, records what
 changed in `LiveStatus`, and tells the controllers which objects to look at again; the
 controllers are the only writers of status. A failing Data Index is asked again after a
-doubling delay, so that an outage costs a request every few minutes, not a loop.
+doubling delay, so that an outage costs a request every few minutes, not a loop; the runtimes
+are still probed every interval meanwhile, since their availability does not depend on it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -31,9 +32,12 @@ from orchestrator_operator.reconcile.live import (
 logger = logging.getLogger(__name__)
 
 REACHABLE = "Reachable"
-# However often a linked workflow appears, polls of one installation are at least this far
-# apart.
+# However often a linked workflow appears, a round of one installation ends at least this long
+# before the next one starts.
 MIN_SPACING_SECONDS = 1.0
+# A round that took longer than the interval is still followed by this share of the interval at
+# rest, so that a slow Data Index is never asked back to back.
+MIN_REST_SHARE = 0.5
 MAX_BACKOFF_SECONDS = 300.0
 PROBES_AT_ONCE = 8
 
@@ -42,6 +46,17 @@ def retry_delay(interval: float, failures: int) -> float:
     """Seconds before asking a failing Data Index again: the interval, doubling with each
     failure in a row, up to five minutes (or the interval, when that is longer)."""
     return float(min(interval * 2 ** (failures - 1), max(interval, MAX_BACKOFF_SECONDS)))
+
+
+def pause_after(interval: float, spent: float) -> tuple[float, float]:
+    """How long to wait after a round that took `spent` seconds, as (firm, total).
+
+    The first `firm` seconds are not cut short by a poke, so that a burst of pokes costs one
+    round. The total brings the next round one interval after the start of this one when the
+    round was quick, and never less than half an interval after its end when it was slow.
+    """
+    firm = min(interval, MIN_SPACING_SECONDS)
+    return firm, max(interval - spent, interval * MIN_REST_SHARE, firm)
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,10 @@ class RunsPoller:
         self._tasks.clear()
 
     async def _run(self, key: InstallationKey) -> None:
+        loop = asyncio.get_running_loop()
         failures = 0
+        # When the Data Index may be asked again; until then a round only probes the runtimes.
+        data_index_due = loop.time()
         while True:
             target = self.targets(key)
             if target is None:
@@ -137,39 +155,51 @@ class RunsPoller:
                 return
             wake = self._wake[key]
             wake.clear()
-            started = time.monotonic()
-            try:
-                succeeded = await self.poll_once(key, target)
-            except Exception:
-                # A bug in one round must not end the polling of this installation for good.
-                logger.exception("Polling OrchestratorInstance %s/%s failed", *key)
-                succeeded = False
-            failures = 0 if succeeded else failures + 1
-            await self._pause(key, wake, failures, time.monotonic() - started)
+            started = loop.time()
             if key in self._retry_now:
                 self._retry_now.discard(key)
                 failures = 0
+            asks = failures == 0 or started >= data_index_due
+            try:
+                if asks:
+                    answered = await self.poll_once(key, target)
+                else:
+                    await self.probe_once(key, target)
+            except Exception:
+                # A bug in one round must not end the polling of this installation for good.
+                logger.exception("Polling OrchestratorInstance %s/%s failed", *key)
+                answered = False
+            if asks:
+                failures = 0 if answered else failures + 1
+                if failures:
+                    data_index_due = started + retry_delay(self.interval, failures)
+            await self._pause(key, wake, loop.time() - started, failures > 0, data_index_due)
 
     async def _pause(
-        self, key: InstallationKey, wake: asyncio.Event, failures: int, spent: float
+        self,
+        key: InstallationKey,
+        wake: asyncio.Event,
+        spent: float,
+        backing_off: bool,
+        data_index_due: float,
     ) -> None:
-        if failures:
-            # Backing off: a poke must not bring the next try forward, only a retry.
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + retry_delay(self.interval, failures)
+        loop = asyncio.get_running_loop()
+        firm, total = pause_after(self.interval, spent)
+        if backing_off:
+            # A poke must not bring the next round forward, only a retry. With runtimes to
+            # probe, rounds go on every interval; the Data Index is asked once it is due.
+            until_due = data_index_due - loop.time()
+            wait = max(firm, min(total, until_due) if self.probe else until_due)
+            deadline = loop.time() + wait
             while key not in self._retry_now and (remaining := deadline - loop.time()) > 0:
                 wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), timeout=remaining)
             return
-        # The first part of the pause cannot be cut short, so that a burst of pokes costs one
-        # poll; the rest ends early when poked.
-        spacing = min(self.interval, MIN_SPACING_SECONDS)
-        await asyncio.sleep(max(0.0, spacing - spent))
-        remaining = self.interval - max(spent, spacing)
-        if remaining > 0:
+        await asyncio.sleep(firm)
+        if total > firm:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=remaining)
+                await asyncio.wait_for(wake.wait(), timeout=total - firm)
 
     async def poll_once(self, key: InstallationKey, target: PollTarget) -> bool:
         """One round for one installation; True when the Data Index answered."""
@@ -183,9 +213,26 @@ class RunsPoller:
             by_id = await self.client.runs(url, ids)
         except DataIndexError as error:
             self._observe(key, "error", started)
-            return self._failed(key, target, error)
-        self._observe(key, "success", started)
+            changed, reachability_changed = self._failed(key, target, error)
+            answered = False
+        else:
+            self._observe(key, "success", started)
+            changed, reachability_changed = self._answered(key, target, by_id)
+            answered = True
+        if reachability_changed and answered:
+            logger.info("Data Index of OrchestratorInstance %s/%s answers", namespace, name)
+        # The runtimes answer for themselves: an outage of the Data Index says nothing of them.
+        changed |= await self._probe(target)
+        self._tell(key, changed, reachability_changed)
+        return answered
 
+    async def probe_once(self, key: InstallationKey, target: PollTarget) -> None:
+        """A round that only probes the runtimes, while the Data Index is not due."""
+        self._tell(key, await self._probe(target), installation=False)
+
+    def _answered(
+        self, key: InstallationKey, target: PollTarget, by_id: Mapping[str, RunFigures]
+    ) -> tuple[set[WorkflowKey], bool]:
         now = self.clock()
         changed = self.store.record_runs(
             {w.key: by_id.get(w.workflow_id, RunFigures.empty()) for w in target.workflows}, now
@@ -193,13 +240,11 @@ class RunsPoller:
         reachability_changed = self.store.record_reachability(
             key, True, REACHABLE, f"{target.data_index_url}/graphql answers", now
         )
-        if reachability_changed:
-            logger.info("Data Index of OrchestratorInstance %s/%s answers", namespace, name)
-        changed |= await self._probe(target)
-        self._tell(key, changed, reachability_changed)
-        return True
+        return changed, reachability_changed
 
-    def _failed(self, key: InstallationKey, target: PollTarget, error: DataIndexError) -> bool:
+    def _failed(
+        self, key: InstallationKey, target: PollTarget, error: DataIndexError
+    ) -> tuple[set[WorkflowKey], bool]:
         now = self.clock()
         changed = self.store.mark_stale(workflow.key for workflow in target.workflows)
         reachability_changed = self.store.record_reachability(
@@ -209,8 +254,7 @@ class RunsPoller:
             logger.warning(
                 "Data Index of OrchestratorInstance %s/%s cannot be asked: %s", *key, error
             )
-        self._tell(key, changed, reachability_changed)
-        return False
+        return changed, reachability_changed
 
     async def _probe(self, target: PollTarget) -> set[WorkflowKey]:
         if self.probe is None or not target.workflows:

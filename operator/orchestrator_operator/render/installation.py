@@ -76,9 +76,11 @@ class ServiceImages:
         return self.jobs_service_postgresql if postgresql else self.jobs_service_ephemeral
 
 
+# What a SonataFlow platform gives its Data Index and Jobs Service, so that an installation
+# moved from one sizes its services the same.
 DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
-    "requests": {"cpu": "100m", "memory": "512Mi"},
-    "limits": {"memory": "1Gi"},
+    "requests": {"cpu": "100m", "memory": "1Gi"},
+    "limits": {"cpu": "200m", "memory": "1Gi"},
 }
 
 

@@ -55,14 +55,21 @@ def managed_properties(
             "kogito.data-index.url": data_index,
             "kogito.data-index.health-enabled": "true",
             "kogito.events.processdefinitions.enabled": "true",
+            # A definition event the runtime cannot send is raised as an error rather than only
+            # logged, as the SonataFlow operator has it: a workflow the Data Index never lists
+            # is one Backstage cannot show.
+            "kogito.events.processdefinitions.errors.propagate": "true",
             "kogito.events.processinstances.enabled": "true",
-            f"{_OUTGOING}.kogito-processdefinitions-events.url": f"{data_index}/definitions",
-            f"{_OUTGOING}.kogito-processinstances-events.url": f"{data_index}/processes",
+            # Events go to the Data Index over HTTP (its http-events-support profile), not
+            # through Kafka or a Knative sink.
+            **_http_channel("kogito-processdefinitions-events", f"{data_index}/definitions"),
+            **_http_channel("kogito-processinstances-events", f"{data_index}/processes"),
         }
     if endpoints and endpoints.jobs_service_url:
         jobs_service = endpoints.jobs_service_url.rstrip("/")
         properties |= {
             "kogito.jobs-service.url": jobs_service,
+            f"{_OUTGOING}.kogito-job-service-job-request-events.connector": "quarkus-http",
             f"{_OUTGOING}.kogito-job-service-job-request-events.url": (
                 f"{jobs_service}/v2/jobs/events"
             ),
@@ -72,6 +79,14 @@ def managed_properties(
             "kogito.jobs-service.health-enabled": "true" if uses_timers else "false",
         }
     return properties
+
+
+def _http_channel(channel: str, url: str) -> dict[str, str]:
+    return {
+        f"{_OUTGOING}.{channel}.connector": "quarkus-http",
+        f"{_OUTGOING}.{channel}.url": url,
+        f"{_OUTGOING}.{channel}.method": "POST",
+    }
 
 
 def render_managed_file(properties: Mapping[str, str]) -> str:
