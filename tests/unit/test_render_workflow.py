@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from orchestrator_operator.models.workflow import Workflow, WorkflowSpec
+from orchestrator_operator.render.environment import ManagedOverride
 from orchestrator_operator.render.files import (
     CONFIG_MAP_BUDGET,
     FileTooLarge,
@@ -20,7 +21,6 @@ from orchestrator_operator.render.workflow import (
     DEV_RESOURCES_DIR,
     ConsumedConfigMap,
     ConsumedSecret,
-    ManagedOverride,
     RenderedWorkflow,
     RenderInput,
     managed_overrides,

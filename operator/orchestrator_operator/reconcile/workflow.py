@@ -31,6 +31,11 @@ from orchestrator_operator.reconcile.conditions import (
     timestamp,
 )
 from orchestrator_operator.reconcile.live import ProbeReport, RunsReport
+from orchestrator_operator.render.environment import (
+    EnvReference,
+    ManagedOverride,
+    env_references,
+)
 from orchestrator_operator.render.files import FileTooLarge
 from orchestrator_operator.render.properties import ServiceEndpoints
 from orchestrator_operator.render.workflow import (
@@ -38,12 +43,9 @@ from orchestrator_operator.render.workflow import (
     USER_PROPERTIES_FILE,
     ConsumedConfigMap,
     ConsumedSecret,
-    EnvReference,
-    ManagedOverride,
     RenderInput,
     RuntimeDefaults,
     definition_path,
-    env_references,
     managed_overrides,
     render_workflow,
     service_url,

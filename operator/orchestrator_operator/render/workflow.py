@@ -16,7 +16,14 @@ from typing import Any
 
 from orchestrator_operator import API_GROUP, API_VERSION
 from orchestrator_operator.models.workflow import KIND, Profile, Workflow
-from orchestrator_operator.render import names, properties
+from orchestrator_operator.render import environment, names, properties
+from orchestrator_operator.render.environment import (
+    INSTALLATION_PROPERTIES,
+    SPEC_PROPERTIES,
+    EnvReference,
+    ManagedOverride,
+    env_references,
+)
 from orchestrator_operator.render.files import (
     CONFIG_MAP_BUDGET,
     FileTooLarge,
@@ -108,81 +115,18 @@ class RenderedWorkflow:
     url: str
 
 
-@dataclass(frozen=True)
-class EnvReference:
-    """One value of a Secret or ConfigMap that spec.podTemplate.env reads into a variable."""
-
-    kind: str  # Secret or ConfigMap
-    name: str
-    key: str
-    variable: str
-    optional: bool
-
-
-@dataclass(frozen=True)
-class ManagedOverride:
-    """A user's attempt to set a managed key, which keeps the managed value."""
-
-    key: str
-    source: str
-
-
-INSTALLATION_PROPERTIES = "the installation's spec.workflowDefaults.properties"
-SPEC_PROPERTIES = "spec.properties"
-SPEC_POD_ENV = "spec.podTemplate.env"
-
-
 def service_url(workflow: Workflow) -> str:
     return f"http://{workflow.name}.{workflow.namespace}"
 
 
-def env_references(workflow: Workflow) -> list[EnvReference]:
-    """The Secret and ConfigMap keys that spec.podTemplate.env reads, in the order written."""
-    pod_template = workflow.spec.pod_template
-    found: list[EnvReference] = []
-    for entry in (pod_template.env if pod_template else None) or ():
-        value_from = entry.get("valueFrom")
-        if not isinstance(value_from, Mapping):
-            continue
-        for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
-            ref = value_from.get(field_name)
-            if isinstance(ref, Mapping) and ref.get("name") and ref.get("key"):
-                found.append(
-                    EnvReference(
-                        kind=kind,
-                        name=str(ref["name"]),
-                        key=str(ref["key"]),
-                        variable=str(entry.get("name")),
-                        optional=bool(ref.get("optional")),
-                    )
-                )
-    return found
-
-
 def managed_overrides(given: RenderInput) -> list[ManagedOverride]:
-    """Every place where the user sets a managed key: properties, and environment variables,
-    which Quarkus reads too and which would win over every properties file."""
-    managed = _managed_properties(given)
-    spec = given.workflow.spec
-    found: list[ManagedOverride] = [
-        ManagedOverride(key, INSTALLATION_PROPERTIES)
-        for key in properties.overridden_keys(given.inherited_properties, managed)
-    ]
-    found += [
-        ManagedOverride(key, SPEC_PROPERTIES)
-        for key in properties.overridden_keys(spec.properties, managed)
-    ]
-    for entry in (spec.pod_template.env if spec.pod_template else None) or ():
-        if properties.managed_env_key(str(entry.get("name")), managed):
-            found.append(ManagedOverride(str(entry.get("name")), SPEC_POD_ENV))
-    for secret in spec.secrets:
-        consumed = given.secrets.get(secret.secret_name)
-        keys = secret.keys if secret.keys is not None else sorted(consumed.keys if consumed else ())
-        source = f"Secret {secret.secret_name!r} (spec.secrets)"
-        found += [
-            ManagedOverride(key, source) for key in keys if properties.managed_env_key(key, managed)
-        ]
-    return list(dict.fromkeys(found))
+    """Every place where the user sets a managed key, properties or environment."""
+    return environment.managed_overrides(
+        given.workflow,
+        given.inherited_properties,
+        {name: secret.keys for name, secret in given.secrets.items()},
+        _managed_properties(given),
+    )
 
 
 def definition_path(workflow_id: str) -> str:
@@ -402,38 +346,11 @@ def _container(given: RenderInput, profile: Profile) -> dict[str, Any]:
 
 
 def _env(given: RenderInput) -> list[dict[str, Any]]:
-    """The container's variables, without those that would set a managed key."""
-    spec = given.workflow.spec
-    managed = _managed_properties(given)
-
-    def unmanaged(name: str) -> bool:
-        return properties.managed_env_key(name, managed) is None
-
-    env: list[dict[str, Any]] = [
-        {
-            "name": key,
-            "valueFrom": {"secretKeyRef": {"name": secret.secret_name, "key": key}},
-        }
-        for secret in spec.secrets
-        for key in secret.keys or ()
-        if unmanaged(key)
-    ]
-    if spec.pod_template and spec.pod_template.env:
-        env.extend(entry for entry in spec.pod_template.env if unmanaged(str(entry.get("name"))))
-
-    # A whole Secret (envFrom) cannot leave a key out, but a variable of the container's own
-    # env wins over envFrom: one holding the managed value keeps it.
-    shadowed: dict[str, str] = {}
-    for secret in spec.secrets:
-        consumed = given.secrets.get(secret.secret_name)
-        if secret.keys is not None or consumed is None:
-            continue
-        for key in sorted(consumed.keys):
-            managed_key = properties.managed_env_key(key, managed)
-            if managed_key is not None:
-                shadowed.setdefault(key, managed[managed_key])
-    env.extend({"name": name, "value": value} for name, value in sorted(shadowed.items()))
-    return env
+    return environment.container_env(
+        given.workflow,
+        {name: secret.keys for name, secret in given.secrets.items()},
+        _managed_properties(given),
+    )
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
