@@ -429,6 +429,19 @@ def test_the_api_server_refuses_what_the_schema_can_say(k8s: ApiClient, namespac
         create(k8s, no_states)
     assert "states" in refused.value.body
 
+    for bad_id in ("team/greeting", "..greeting"):
+        not_a_file = fixture_workflow("greeting", namespace)
+        not_a_file["spec"]["definition"]["id"] = bad_id
+        with pytest.raises(ApiException) as refused:
+            create(k8s, not_a_file)
+        assert refused.value.status == 422
+        causes = json.loads(refused.value.body)["details"]["causes"]
+        assert {
+            "field": "spec.definition.id",
+            "message": f"Invalid value: {json.dumps(bad_id)}: the id names the definition's file"
+            " <id>.sw.json: no '/', and not starting with '..'",
+        } in [{k: c.get(k) for k in ("field", "message")} for c in causes]
+
 
 def test_an_object_someone_else_made_is_never_taken_over(k8s: ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(k8s)

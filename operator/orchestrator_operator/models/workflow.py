@@ -230,7 +230,10 @@ class WorkflowSpec(ApiModel):
         Field(
             max_length=MAX_FILE_BYTES,
             description="The runtime's application.properties, kept verbatim. Keys that the"
-            " operator manages (such as quarkus.http.port) keep the operator's value.",
+            " operator manages (such as quarkus.http.port) keep the operator's value. With the"
+            " linked installation's workflowDefaults.properties before it, the file must fit"
+            " one ConfigMap (1,000,000 bytes, not characters), or the Workflow reports"
+            " FileTooLarge.",
         ),
     ] = None
     secrets: Annotated[
