@@ -504,9 +504,10 @@ def _events(
 ) -> list[EventToPost]:
     """Events for what changed: the Ready reason, and managed keys the user tried to set.
 
-    Posting only on change keeps a resync silent; a new generation is a change of the Ready
-    reason's Event. An override is announced when it first appears in the status, which keeps
-    the list: whatever generation first got a status, and across restarts of the operator.
+    Posting only on change keeps a resync silent; for the Ready reason, a new generation is a
+    change. An override is announced once, when the status does not list it yet: the list, not
+    the generation, remembers what was said, so the Warning comes whether or not the
+    generation renders, and not again after the operator restarts.
     """
     events: list[EventToPost] = []
     previous_ready = find(previous_status.get("conditions", []), "Ready")
