@@ -10,13 +10,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 OPERATOR = [sys.executable, "-m", "orchestrator_operator", "run"]
+CONTROLLERS_STARTED = "Controllers started"
 
 
 def free_port() -> int:
@@ -31,6 +32,36 @@ class OperatorProcess:
     process: subprocess.Popen[bytes]
     log_path: Path
     metrics_port: int | None = None
+    # How to start the same operator again, for tests of what a restart finds.
+    launch: Callable[[], subprocess.Popen[bytes]] | None = None
+
+    def stop(self) -> None:
+        """Stop the operator as a pod is stopped: SIGTERM, then SIGKILL after a grace period."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        """Start the stopped operator again, with the same arguments and log, and wait until its
+        controllers run."""
+        assert self.launch is not None, "this operator cannot be started again"
+        assert self.process.poll() is not None, "the operator is still running"
+        started = self.log().count(CONTROLLERS_STARTED)
+        self.process = self.launch()
+        self.wait_for_log(CONTROLLERS_STARTED, timeout=60, count=started + 1)
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """The operator stopped for the block, running again after it, even when it fails."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
 
     def metric(self, name: str, **labels: str) -> float:
         """The value of one sample of the operator's /metrics, 0 when it is not there."""
@@ -93,19 +124,18 @@ def running_operator(
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
-        )
-    operator = OperatorProcess(process, log_path, metrics_port)
+
+    def launch() -> subprocess.Popen[bytes]:
+        # Appended to, so that a restarted operator's lines follow the first one's.
+        with log_path.open("ab") as log:
+            return subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
+            )
+
+    log_path.write_bytes(b"")
+    operator = OperatorProcess(launch(), log_path, metrics_port, launch)
     try:
-        operator.wait_for_log("Controllers started", timeout=60)
+        operator.wait_for_log(CONTROLLERS_STARTED, timeout=60)
         yield operator
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        operator.stop()

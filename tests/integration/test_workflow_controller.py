@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +97,14 @@ def events_for(k8s: ApiClient, namespace: str, name: str) -> list[Any]:
         namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Workflow"
     )
     return list(listed.items)
+
+
+def ready_event_posted(k8s: ApiClient, namespace: str, name: str) -> bool:
+    """Whether the Normal Event of a Ready runtime is there: it follows the last status write."""
+    return any(
+        (e.type, e.reason) == ("Normal", "RuntimeAvailable")
+        for e in events_for(k8s, namespace, name)
+    )
 
 
 def test_greeting_becomes_a_runtime_with_its_files_mounted(k8s: ApiClient, namespace: str) -> None:
@@ -222,8 +229,10 @@ def test_children_deleted_or_edited_by_hand_are_put_back(k8s: ApiClient, namespa
     wait_for_condition(k8s, namespace, "greeting", "Ready", "True")
     core = client.CoreV1Api(k8s)
 
+    first_uid = deployment(k8s, namespace, "greeting").metadata.uid
     core.delete_namespaced_config_map("greeting-definition", namespace)
     core.delete_namespaced_service("greeting", namespace)
+    client.AppsV1Api(k8s).delete_namespaced_deployment("greeting", namespace)
     wait_for(
         lambda: core.read_namespaced_config_map("greeting-definition", namespace),
         ignore=(ApiException,),
@@ -234,6 +243,14 @@ def test_children_deleted_or_edited_by_hand_are_put_back(k8s: ApiClient, namespa
         ignore=(ApiException,),
         message="the Service to be restored",
     )
+    restored = wait_for(
+        lambda: deployment(k8s, namespace, "greeting"),
+        ignore=(ApiException,),
+        message="the Deployment to be restored",
+    )
+    assert restored.metadata.uid != first_uid
+    assert restored.spec.template.metadata.annotations[CHECKSUM]
+    assert restored.metadata.owner_references[0].name == "greeting"
 
     core.patch_namespaced_config_map(
         "greeting-props", namespace, {"data": {"application.properties": "edited=by hand\n"}}
@@ -306,13 +323,25 @@ def test_an_invalid_edit_is_reported_and_the_last_good_runtime_keeps_running(
     assert after == definition_before
 
 
-def test_a_user_setting_a_managed_property_gets_a_warning(k8s: ApiClient, namespace: str) -> None:
+def test_a_user_setting_a_managed_key_gets_a_warning_even_before_the_runtime_renders(
+    k8s: ApiClient, namespace: str
+) -> None:
     manifest = fixture_workflow("greeting", namespace)
     manifest["spec"]["properties"] = "quarkus.http.port=9999\nmy.own=kept\n"
+    manifest["spec"]["podTemplate"] = {
+        "env": [
+            {"name": "QUARKUS_HTTP_HOST", "value": "127.0.0.1"},
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}},
+        ]
+    }
     create(k8s, manifest)
-    wait_for_condition(k8s, namespace, "greeting", "Ready", "True")
-
-    events = wait_for(
+    # The Secret is missing: nothing renders, and the Warning comes all the same.
+    waiting = wait_for_condition(k8s, namespace, "greeting", "Ready", "False", "SecretNotFound")
+    assert waiting["status"]["overriddenManagedKeys"] == [
+        {"key": "quarkus.http.port", "source": "spec.properties"},
+        {"key": "QUARKUS_HTTP_HOST", "source": "spec.podTemplate.env"},
+    ]
+    (warning,) = wait_for(
         lambda: [
             e
             for e in events_for(k8s, namespace, "greeting")
@@ -320,9 +349,28 @@ def test_a_user_setting_a_managed_property_gets_a_warning(k8s: ApiClient, namesp
         ],
         message="a ManagedPropertyOverridden Event",
     )
-    assert "quarkus.http.port" in events[0].message
-    managed = client.CoreV1Api(k8s).read_namespaced_config_map("greeting-managed-props", namespace)
-    assert "quarkus.http.port=8080" in managed.data["application-dev.properties"]
+    assert warning.type == "Warning"
+    assert "quarkus.http.port (set in spec.properties)" in warning.message
+    assert "QUARKUS_HTTP_HOST (set in spec.podTemplate.env)" in warning.message
+
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="api"), string_data={"token": "t"}),
+    )
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True", "RuntimeAvailable")
+    managed = core.read_namespaced_config_map("greeting-managed-props", namespace)
+    assert "quarkus.http.port=8080\n" in managed.data["application-dev.properties"]
+    assert "quarkus.http.host=0.0.0.0\n" in managed.data["application-dev.properties"]
+    props = core.read_namespaced_config_map("greeting-props", namespace)
+    assert props.data["application.properties"] == "quarkus.http.port=9999\nmy.own=kept\n"
+    env = deployment(k8s, namespace, "greeting").spec.template.spec.containers[0].env
+    assert [e.name for e in env] == ["TOKEN"]
+    # Told once: the status remembers it, through the generation that could not render.
+    overridden = [
+        e for e in events_for(k8s, namespace, "greeting") if e.reason == "ManagedPropertyOverridden"
+    ]
+    assert len(overridden) == 1
 
 
 def test_an_idle_resync_makes_no_write(
@@ -333,10 +381,13 @@ def test_an_idle_resync_makes_no_write(
         manifest = fixture_workflow(folder, namespace)
         manifest["spec"].pop("secrets", None)
         create(k8s, manifest)
-    for name in ("greeting", "ticketescalation", "modify-vm-resources"):
+    names = ("greeting", "ticketescalation", "modify-vm-resources")
+    for name in names:
         wait_for_condition(k8s, namespace, name, "Ready", "True", timeout=90)
-    # Let the last status writes and watch events settle before counting.
-    time.sleep(1)
+    wait_for(
+        lambda: all(ready_event_posted(k8s, namespace, name) for name in names),
+        message="the RuntimeAvailable Events, the last writes of a rollout",
+    )
     plane.sync_audit()
     mark = plane.audit.mark()
     resyncs = operator.log().count("Resync:")
@@ -378,6 +429,19 @@ def test_the_api_server_refuses_what_the_schema_can_say(k8s: ApiClient, namespac
         create(k8s, no_states)
     assert "states" in refused.value.body
 
+    for bad_id in ("team/greeting", "..greeting"):
+        not_a_file = fixture_workflow("greeting", namespace)
+        not_a_file["spec"]["definition"]["id"] = bad_id
+        with pytest.raises(ApiException) as refused:
+            create(k8s, not_a_file)
+        assert refused.value.status == 422
+        causes = json.loads(refused.value.body)["details"]["causes"]
+        assert {
+            "field": "spec.definition.id",
+            "message": f"Invalid value: {json.dumps(bad_id)}: the id names the definition's file"
+            " <id>.sw.json: no '/', and not starting with '..'",
+        } in [{k: c.get(k) for k in ("field", "message")} for c in causes]
+
 
 def test_an_object_someone_else_made_is_never_taken_over(k8s: ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(k8s)
@@ -411,7 +475,9 @@ def test_a_child_of_another_workflow_is_never_taken_over(k8s: ApiClient, namespa
     create(
         k8s,
         workflow_manifest(
-            load_workflow_folder(FIXTURES / "greeting"), namespace=namespace, name="greeting-managed"
+            load_workflow_folder(FIXTURES / "greeting"),
+            namespace=namespace,
+            name="greeting-managed",
         ),
     )
 
@@ -438,3 +504,108 @@ def test_two_files_at_one_path_are_a_definition_error(k8s: ApiClient, namespace:
         in condition(workflow, "DefinitionValid")["message"]
     )
     assert not deployment_exists(k8s, namespace, "greeting")
+
+
+def test_a_definition_no_config_map_can_hold_is_refused_without_a_retry_loop(
+    k8s: ApiClient, namespace: str, control_plane: Cluster, operator: OperatorProcess
+) -> None:
+    plane = control_plane.require_local()
+    plane.sync_audit()
+    mark = plane.audit.mark()
+    manifest = fixture_workflow("greeting", namespace)
+    # About 1.05 MB as compact JSON: the Workflow fits etcd, its definition no ConfigMap.
+    manifest["spec"]["definition"]["constants"] = {"rows": [{"a": [1]}] * 105_000}
+    create(k8s, manifest)
+
+    workflow = wait_for_condition(k8s, namespace, "greeting", "Ready", "False", "FileTooLarge")
+    valid = condition(workflow, "DefinitionValid")
+    assert (valid["status"], valid["reason"]) == ("False", "FileTooLarge")
+    assert "file 'greeting.sw.json' (spec.definition, as JSON) holds" in valid["message"]
+    wait_for(
+        lambda: any(e.reason == "FileTooLarge" for e in events_for(k8s, namespace, "greeting")),
+        message="a FileTooLarge Event",
+    )
+
+    resyncs = operator.log().count("Resync:")
+    operator.wait_for_log("Resync:", timeout=RESYNC_SECONDS * 4, count=resyncs + 2)
+    # Refused before anything was sent: no child applied, no refusal, no retry.
+    assert not deployment_exists(k8s, namespace, "greeting")
+    assert all(e.reason != "ApplyFailed" for e in events_for(k8s, namespace, "greeting"))
+    writes = [
+        (event.verb, event.resource, event.subresource)
+        for event in plane.audit_events(mark)
+        if event.user == OPERATOR_USER and event.namespace == namespace and event.is_write
+    ]
+    assert writes == [("patch", "workflows", "status"), ("create", "events", None)]
+
+
+def test_a_secret_read_by_pod_template_env_is_awaited_and_its_edit_rolls_out(
+    k8s: ApiClient, namespace: str
+) -> None:
+    manifest = fixture_workflow("greeting", namespace)
+    manifest["spec"]["podTemplate"] = {
+        "env": [
+            {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}
+        ]
+    }
+    create(k8s, manifest)
+    missing = wait_for_condition(k8s, namespace, "greeting", "Ready", "False", "SecretNotFound")
+    message = condition(missing, "DependenciesResolved")["message"]
+    assert "Secret 'api', read by spec.podTemplate.env 'API_TOKEN'" in message
+
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(metadata=client.V1ObjectMeta(name="api"), string_data={"token": "one"}),
+    )
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True", "RuntimeAvailable")
+    before = checksum_of(k8s, namespace, "greeting")
+
+    core.patch_namespaced_secret("api", namespace, {"stringData": {"token": "two"}})
+    wait_for(
+        lambda: checksum_of(k8s, namespace, "greeting") != before,
+        message="a rollout after the Secret read by env changed",
+    )
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True", "RuntimeAvailable")
+
+
+def test_an_edit_of_a_config_map_of_files_rolls_out(k8s: ApiClient, namespace: str) -> None:
+    manifest = fixture_workflow("greeting", namespace)
+    schemas = {
+        f["path"].removeprefix("schemas/"): f["content"]
+        for f in manifest["spec"]["files"]
+        if f["path"].startswith("schemas/")
+    }
+    manifest["spec"]["files"] = [
+        f for f in manifest["spec"]["files"] if not f["path"].startswith("schemas/")
+    ]
+    manifest["spec"]["configMapFiles"] = [{"configMap": "greeting-schemas", "path": "schemas"}]
+    core = client.CoreV1Api(k8s)
+    core.create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="greeting-schemas"), data=schemas),
+    )
+    create(k8s, manifest)
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True", "RuntimeAvailable")
+    pod = deployment(k8s, namespace, "greeting").spec.template.spec
+    mounted = {
+        item.path
+        for source in pod.volumes[0].projected.sources
+        if source.config_map.name == "greeting-schemas"
+        for item in source.config_map.items
+    }
+    assert mounted == {f"schemas/{key}" for key in schemas}
+    before = checksum_of(k8s, namespace, "greeting")
+
+    edited = json.loads(schemas["workflow-output-schema.json"])
+    edited["description"] = "edited in its ConfigMap"
+    core.patch_namespaced_config_map(
+        "greeting-schemas",
+        namespace,
+        {"data": {"workflow-output-schema.json": json.dumps(edited)}},
+    )
+    wait_for(
+        lambda: checksum_of(k8s, namespace, "greeting") != before,
+        message="a rollout after a ConfigMap of files changed",
+    )
+    wait_for_condition(k8s, namespace, "greeting", "Ready", "True", "RuntimeAvailable")

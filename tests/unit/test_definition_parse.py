@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +12,7 @@ from orchestrator_operator.definition import (
     INVALID_DEFINITION,
     DefinitionError,
     DefinitionInfo,
+    parse,
     parse_definition,
     read_info,
 )
@@ -90,13 +91,18 @@ def test_other_content_that_is_not_a_definition(content: str | bytes, says: str)
     assert says in _problem_of(content, filename)
 
 
-def test_ten_megabytes_of_nested_junk_is_refused_at_once() -> None:
+def test_ten_megabytes_of_nested_junk_is_refused_before_it_is_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     junk = "[" * 5_000_000 + "]" * 5_000_000
 
-    started = time.perf_counter()
+    def never(text: str) -> Any:
+        raise AssertionError("a document over the size limit was parsed")
+
+    monkeypatch.setattr(parse, "_load_yaml", never)
+    monkeypatch.setattr(parse, "_load_json", never)
     message = _problem_of(junk, "junk.sw.yaml")
 
-    assert time.perf_counter() - started < 1
     assert "10,000,000 bytes, more than the 1,048,576 allowed" in message
 
 
@@ -110,24 +116,23 @@ def test_ten_megabytes_of_nested_junk_is_refused_at_once() -> None:
     ],
     ids=["flow sequences", "flow mappings", "block mappings", "json"],
 )
-def test_deep_nesting_within_the_size_limit_is_refused_quickly(junk: str) -> None:
-    started = time.perf_counter()
+def test_deep_nesting_within_the_size_limit_is_refused(junk: str) -> None:
+    # How long the refusal takes is measured in bench/validation.py.
     message = _problem_of(junk, "junk.sw.json" if junk.startswith("{") else "junk.sw.yaml")
 
-    assert time.perf_counter() - started < 1
     assert "nest" in message
 
 
-def test_yaml_alias_bomb_is_refused_quickly() -> None:
+def test_yaml_alias_bomb_is_refused_within_its_budget() -> None:
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for level in range(1, 10):
         previous = f"*a{level - 1}"
         lines.append(f"a{level}: &a{level} [{', '.join([previous] * 10)}]")
 
-    started = time.perf_counter()
     message = _problem_of("\n".join(lines), "bomb.sw.yaml")
 
-    assert time.perf_counter() - started < 0.5
+    # The copy stopped at its budget of values: the ten thousand million the aliases stand for
+    # were never made.
     assert "holds more than 100,000 values, too many for its size" in message
 
 

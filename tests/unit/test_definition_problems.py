@@ -428,6 +428,39 @@ CASES = [
         ("the definition has states as a mapping; it needs a list of states",),
         "/states",
     ),
+    # The runtime reads the definition from the file <id>.sw.json, which a pod mounts.
+    Case(
+        "id with a slash",
+        "greeting",
+        lambda d, f: d.update(id="team/greeting"),
+        INVALID_DEFINITION,
+        ("id 'team/greeting' holds a '/'", "'team/greeting.sw.json'"),
+        "/id",
+    ),
+    Case(
+        "id starting with two dots",
+        "greeting",
+        lambda d, f: d.update(id="..greeting"),
+        INVALID_DEFINITION,
+        ("id '..greeting' starts with '..'", "'..greeting.sw.json'"),
+        "/id",
+    ),
+    Case(
+        "id too long for a file name",
+        "greeting",
+        lambda d, f: d.update(id="g" * 248),
+        INVALID_DEFINITION,
+        ("is 248 bytes long", "the id at most 247"),
+        "/id",
+    ),
+    Case(
+        "id whose multibyte characters make it too long",
+        "greeting",
+        lambda d, f: d.update(id="é" * 124),
+        INVALID_DEFINITION,
+        ("is 248 bytes long",),
+        "/id",
+    ),
 ]
 
 
@@ -442,6 +475,13 @@ def test_one_mistake_gives_one_problem_that_names_it(case: Case) -> None:
     for words in case.says:
         assert words in problem.message
     assert (problem.path, problem.file) == (case.path, case.file)
+
+
+@pytest.mark.parametrize("workflow_id", ["g" * 247, "greeting.v2", "a..b", ".hidden", "x y"])
+def test_ids_that_name_a_file_are_accepted(workflow_id: str) -> None:
+    definition, files = changed("greeting", lambda d, f: d.update(id=workflow_id))
+
+    assert validate_definition(definition, files) == []
 
 
 def test_unresolved_sub_flow_is_reported_at_each_call() -> None:

@@ -411,13 +411,12 @@ def test_a_server_that_never_answers_is_given_up_on(scratch: Path) -> None:
         silent.listen()
         port = silent.getsockname()[1]
         client = GitClient(timeout=2, work_dir=str(scratch))
-        started = time.monotonic()
 
         error = failure(client.resolve(f"https://127.0.0.1:{port}/workflows", RefSpec()))
 
+    # The message comes from the timeout's own path: the fetch was given up, not finished.
     assert error.reason == REPOSITORY_UNREACHABLE
     assert "did not finish within 2 s" in error.message
-    assert time.monotonic() - started < 15
     assert os.listdir(scratch) == []
 
 

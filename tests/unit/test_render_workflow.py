@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from orchestrator_operator.models.workflow import Workflow, WorkflowSpec
-from orchestrator_operator.render.files import CONFIG_MAP_BUDGET, FileTooLarge, config_map_key
+from orchestrator_operator.render.environment import ManagedOverride
+from orchestrator_operator.render.files import (
+    CONFIG_MAP_BUDGET,
+    FileTooLarge,
+    config_map_key,
+    data_size,
+)
 from orchestrator_operator.render.names import CHECKSUM_ANNOTATION, child_name, short_hash
-from orchestrator_operator.render.properties import ServiceEndpoints
+from orchestrator_operator.render.properties import ServiceEndpoints, managed_env_key
 from orchestrator_operator.render.workflow import (
     DEV_RESOURCES_DIR,
     ConsumedConfigMap,
     ConsumedSecret,
     RenderedWorkflow,
     RenderInput,
+    managed_overrides,
     render_workflow,
 )
 
@@ -112,9 +120,12 @@ def test_gitops_profile_mounts_only_properties_under_the_config_folder() -> None
     }
 
 
+PROPERTIES = "quarkus.http.port=9000\n%dev.kogito.service.url = http://x\nmy.own=kept\n"
+
+
 def test_managed_properties_win_and_user_attempts_are_reported() -> None:
     rendered = render(
-        make_workflow(properties="quarkus.http.port=9000\n%dev.kogito.service.url = http://x\n"),
+        make_workflow(properties=PROPERTIES),
         endpoints=ServiceEndpoints("http://di.orchestrator", "http://js.orchestrator"),
     )
     managed = by_name(rendered)["ConfigMap/hello-managed-props"]["data"]
@@ -131,9 +142,14 @@ def test_managed_properties_win_and_user_attempts_are_reported() -> None:
         "=http://di.orchestrator/definitions" in text
     )
     assert "kogito.jobs-service.url=http://js.orchestrator\n" in text
-    assert rendered.overridden_keys == ["quarkus.http.port", "kogito.service.url"]
+    assert managed_overrides(
+        RenderInput(workflow=make_workflow(properties=PROPERTIES), workflow_id="hello")
+    ) == [
+        ManagedOverride("quarkus.http.port", "spec.properties"),
+        ManagedOverride("kogito.service.url", "spec.properties"),
+    ]
     user = by_name(rendered)["ConfigMap/hello-props"]["data"]["application.properties"]
-    assert user.startswith("quarkus.http.port=9000\n")
+    assert user == PROPERTIES
 
 
 def test_standalone_workflow_has_no_data_index_properties() -> None:
@@ -307,3 +323,182 @@ def test_folders_whose_names_slug_alike_get_config_maps_of_their_own() -> None:
 def test_rendering_is_deterministic() -> None:
     workflow = make_workflow(files=[{"path": f"s/{i}.json", "content": str(i)} for i in range(20)])
     assert render(workflow).children == render(workflow).children
+
+
+# -- what a ConfigMap can hold -----------------------------------------------------------------
+
+
+def big_definition(items: int) -> dict[str, Any]:
+    """A valid definition whose indented JSON is about four times its compact JSON."""
+    data = {"rows": [{"a": [1]} for _ in range(items)]}
+    return {**DEFINITION, "states": [{**DEFINITION["states"][0], "data": data}]}
+
+
+def with_definition(definition: dict[str, Any], **spec: Any) -> Workflow:
+    workflow = make_workflow(**spec)
+    return workflow.model_copy(
+        update={"spec": workflow.spec.model_copy(update={"definition": definition})}
+    )
+
+
+def test_a_definition_is_indented_when_that_fits_and_compact_when_only_that_fits() -> None:
+    small = by_name(render(make_workflow()))["ConfigMap/hello-definition"]["data"]
+    assert small["hello.sw.json"] == json.dumps(DEFINITION, indent=2)
+
+    definition = big_definition(60_000)
+    assert len(json.dumps(definition, indent=2)) > CONFIG_MAP_BUDGET
+    rendered = render(with_definition(definition))
+    data = by_name(rendered)["ConfigMap/hello-definition"]["data"]
+    assert data_size(data) <= CONFIG_MAP_BUDGET
+    assert json.loads(data["hello.sw.json"]) == definition
+    assert "\n" not in data["hello.sw.json"]
+
+
+@pytest.mark.parametrize(
+    ("workflow", "inherited", "path", "source"),
+    [
+        (
+            with_definition(big_definition(130_000)),
+            None,
+            "hello.sw.json",
+            "spec.definition, as JSON",
+        ),
+        # The schema bounds spec.properties in characters; the API server counts bytes.
+        (
+            make_workflow(properties="é" * 600_000),
+            None,
+            "application.properties",
+            "spec.properties",
+        ),
+        (
+            make_workflow(properties="a=" + "b" * 600_000),
+            "c=" + "d" * 600_000,
+            "application.properties",
+            "spec.properties after the installation's spec.workflowDefaults.properties",
+        ),
+    ],
+    ids=["definition", "multibyte properties", "inherited and own properties"],
+)
+def test_a_config_map_over_the_limit_is_refused_before_anything_is_applied(
+    workflow: Workflow, inherited: str | None, path: str, source: str
+) -> None:
+    result = render_workflow(
+        RenderInput(workflow=workflow, workflow_id="hello", inherited_properties=inherited)
+    )
+    assert isinstance(result, FileTooLarge)
+    assert (result.path, result.source) == (path, source)
+    assert result.size > CONFIG_MAP_BUDGET
+    assert f"file {path!r} ({source}) holds {result.size} bytes" in result.message
+
+
+def test_gitops_mounts_no_definition_so_a_large_one_is_no_problem() -> None:
+    workflow = with_definition(
+        big_definition(130_000), profile="gitops", image="registry.example/hello:1"
+    )
+    assert "ConfigMap/hello-definition" not in by_name(render(workflow))
+
+
+# -- environment variables -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "key"),
+    [
+        ("QUARKUS_HTTP_PORT", "quarkus.http.port"),
+        ("quarkus_http_host", "quarkus.http.host"),
+        ("quarkus.http.port", "quarkus.http.port"),
+        ("Kogito_Service_Url", "kogito.service.url"),
+        ("_DEV_QUARKUS_HTTP_PORT", "quarkus.http.port"),
+        ("_PROD_KOGITO_SERVICE_URL", "kogito.service.url"),
+        ("QUARKUS_DEVSERVICES_ENABLED", "quarkus.devservices.enabled"),
+        ("QUARKUS_HTTP_PORTS", None),
+        ("MY_QUARKUS_HTTP_PORT", None),
+        ("QUARKUS_LOG_LEVEL", None),
+    ],
+)
+def test_environment_variables_that_set_a_managed_key(variable: str, key: str | None) -> None:
+    managed = ["quarkus.http.port", "quarkus.http.host", "kogito.service.url"]
+    managed.append("quarkus.devservices.enabled")
+    assert managed_env_key(variable, managed) == key
+
+
+def test_environment_variables_cannot_set_a_managed_key() -> None:
+    workflow = make_workflow(
+        secrets=[
+            {"secretName": "tokens", "keys": ["TOKEN", "QUARKUS_HTTP_HOST"]},
+            {"secretName": "whole"},
+        ],
+        podTemplate={
+            "env": [
+                {"name": "QUARKUS_HTTP_PORT", "value": "9999"},
+                {"name": "QUARKUS_LOG_LEVEL", "value": "DEBUG"},
+            ]
+        },
+    )
+    secrets = {
+        "tokens": ConsumedSecret("tokens", frozenset({"TOKEN", "QUARKUS_HTTP_HOST"}), "1"),
+        "whole": ConsumedSecret("whole", frozenset({"KOGITO_SERVICE_URL", "API_KEY"}), "2"),
+    }
+    container = deployment(render(workflow, secrets=secrets))["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["env"] == [
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "tokens", "key": "TOKEN"}}},
+        {"name": "QUARKUS_LOG_LEVEL", "value": "DEBUG"},
+        # The whole Secret still comes through envFrom; the container's own variable wins.
+        {"name": "KOGITO_SERVICE_URL", "value": "http://hello.team-a"},
+    ]
+    assert container["envFrom"] == [{"secretRef": {"name": "whole"}}]
+    assert managed_overrides(
+        RenderInput(workflow=workflow, workflow_id="hello", secrets=secrets)
+    ) == [
+        ManagedOverride("QUARKUS_HTTP_PORT", "spec.podTemplate.env"),
+        ManagedOverride("QUARKUS_HTTP_HOST", "Secret 'tokens' (spec.secrets)"),
+        ManagedOverride("KOGITO_SERVICE_URL", "Secret 'whole' (spec.secrets)"),
+    ]
+
+
+def test_installation_properties_that_set_a_managed_key_are_named_with_their_source() -> None:
+    given = RenderInput(
+        workflow=make_workflow(properties="quarkus.http.host=127.0.0.1\n"),
+        workflow_id="hello",
+        inherited_properties="quarkus.http.host=10.0.0.1\nquarkus.http.port=1\nteam=a\n",
+    )
+    installation = "the installation's spec.workflowDefaults.properties"
+    assert managed_overrides(given) == [
+        ManagedOverride("quarkus.http.host", installation),
+        ManagedOverride("quarkus.http.port", installation),
+        ManagedOverride("quarkus.http.host", "spec.properties"),
+    ]
+
+
+def test_checksum_follows_values_that_env_reads() -> None:
+    workflow = make_workflow(
+        podTemplate={
+            "env": [
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}},
+                {
+                    "name": "REGION",
+                    "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "region"}},
+                },
+            ]
+        }
+    )
+    api = ConsumedSecret("api", frozenset({"token"}), "10")
+    settings = ConsumedConfigMap("settings", ("region", "other"), "all-1", {"region": "r-1"})
+
+    def checksum(secret: ConsumedSecret, config_map: ConsumedConfigMap) -> str:
+        rendered = render(workflow, secrets={"api": secret}, config_maps={"settings": config_map})
+        return rendered.checksum
+
+    original = checksum(api, settings)
+    assert checksum(ConsumedSecret("api", api.keys, "11"), settings) != original
+    assert (
+        checksum(api, ConsumedConfigMap("settings", settings.keys, "all-1", {"region": "r-2"}))
+        != original
+    )
+    # The digest of the whole ConfigMap is for mounted files: env reads one key only.
+    assert (
+        checksum(api, ConsumedConfigMap("settings", settings.keys, "all-2", {"region": "r-1"}))
+        == original
+    )

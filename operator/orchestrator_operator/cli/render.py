@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,12 @@ from pydantic import ValidationError
 from orchestrator_operator.models.workflow import KIND, Workflow, WorkflowSpec
 from orchestrator_operator.reconcile.conditions import find
 from orchestrator_operator.reconcile.source import PATH_NOT_FOUND
-from orchestrator_operator.reconcile.workflow import Observed, plan_workflow
+from orchestrator_operator.reconcile.workflow import (
+    ConfigMapContent,
+    Observed,
+    consumed_names,
+    plan_workflow,
+)
 from orchestrator_operator.render.mirror import MirrorTarget, render_discovery
 from orchestrator_operator.render.repository import DiscoveryError, discover
 from orchestrator_operator.render.workflow import ConsumedSecret
@@ -62,8 +68,11 @@ def render(
     if not files:
         raise click.UsageError("give -f files, or --repo with a repository folder")
     documents = [doc for path in files for doc in yaml.safe_load_all(path.read_text()) if doc]
-    config_maps = {
-        doc["metadata"]["name"]: doc.get("data") or {}
+    config_maps: dict[str, ConfigMapContent] = {
+        doc["metadata"]["name"]: {
+            **(doc.get("data") or {}),
+            **{k: base64.b64decode(v) for k, v in (doc.get("binaryData") or {}).items()},
+        }
         for doc in documents
         if doc.get("kind") == "ConfigMap"
     }
@@ -93,7 +102,7 @@ def render(
 def _render_one(
     document: dict[str, Any],
     namespace: str,
-    config_maps: dict[str, dict[str, str]],
+    config_maps: dict[str, ConfigMapContent],
     secrets: dict[str, ConsumedSecret],
 ) -> tuple[list[dict[str, Any]], str | None]:
     metadata = document.get("metadata") or {}
@@ -107,12 +116,10 @@ def _render_one(
         )
     except (KeyError, ValidationError) as error:
         return [], f"InvalidSpec: {error}"
-    spec = workflow.spec
+    config_map_names, secret_names = consumed_names(workflow)
     observed = Observed(
-        config_maps={
-            ref.config_map: config_maps.get(ref.config_map) for ref in spec.config_map_files
-        },
-        secrets={ref.secret_name: secrets.get(ref.secret_name) for ref in spec.secrets},
+        config_maps={name: config_maps.get(name) for name in config_map_names},
+        secrets={name: secrets.get(name) for name in secret_names},
     )
     plan = plan_workflow(workflow, observed, datetime.now(UTC))
     if plan.children is None:

@@ -6,7 +6,8 @@ and Event reason, and a message that names the state, function, event or file co
 Reasons:
 
 ``InvalidDefinition``
-    The definition does not parse, is not a mapping, lacks its id or states, or holds a field
+    The definition does not parse, is not a mapping, lacks its id or states, has an id that
+    cannot name its file ``<id>.sw.json`` (a ``/``, a leading ``..``, too long), or holds a field
     of the wrong type (a number where a state name belongs, an unknown state or function type).
 ``InvalidStateGraph``
     The states do not form a workflow the runtime can build: no or an unknown start state,

@@ -33,6 +33,34 @@ URI_DEFINITIONS_EXTENSION = "workflow-uri-definitions"
 _NAMED_LISTS = {"functions": FUNCTION, "events": EVENT, "errors": ERROR, "retries": RETRY}
 
 
+# The runtime finds its definition as the file `<id>.sw.json`, so the id must make one file
+# name: one that a file system holds (255 bytes) and a pod's volume accepts as an item path.
+DEFINITION_FILE_SUFFIX = ".sw.json"
+MAX_FILE_NAME_BYTES = 255
+
+
+def id_problem(workflow_id: str) -> str | None:
+    """Why the id cannot name the definition's file, or None when it can."""
+    file_name = workflow_id + DEFINITION_FILE_SUFFIX
+    if "/" in workflow_id or "\0" in workflow_id:
+        return (
+            f"the definition's id {workflow_id!r} holds a '/' or a NUL character; the runtime"
+            f" reads the definition from the file {file_name!r}, which must be one file name"
+        )
+    if workflow_id.startswith(".."):
+        return (
+            f"the definition's id {workflow_id!r} starts with '..'; a pod cannot mount the"
+            f" file {file_name!r}"
+        )
+    if len(file_name.encode()) > MAX_FILE_NAME_BYTES:
+        return (
+            f"the definition's id is {len(workflow_id.encode())} bytes long; the file"
+            f" <id>{DEFINITION_FILE_SUFFIX} must fit {MAX_FILE_NAME_BYTES} bytes, so the id at"
+            f" most {MAX_FILE_NAME_BYTES - len(DEFINITION_FILE_SUFFIX)}"
+        )
+    return None
+
+
 def read_workflow(definition: Mapping[str, Any]) -> tuple[Workflow, list[Problem]]:
     """Read a definition; return what was readable and the InvalidDefinition problems met."""
     reader = _Reader()
@@ -53,6 +81,8 @@ class _Reader(Fields):
         workflow.id = self.text(definition, "id", "the definition", "")
         if definition.get("id") in (None, ""):
             self.invalid("the definition has no id", "/id")
+        elif workflow.id and (problem := id_problem(workflow.id)):
+            self.invalid(problem, "/id")
         workflow.expression_lang = (
             self.text(definition, "expressionLang", "the definition", "") or "jq"
         )

@@ -66,7 +66,8 @@ class InlineFile(ApiModel):
 
 
 class ConfigMapFiles(ApiModel):
-    """Resource files kept in a ConfigMap of the Workflow's namespace: every key is one file."""
+    """Resource files kept in a ConfigMap of the Workflow's namespace: every key is one file,
+    of data (text) or of binaryData."""
 
     config_map: Annotated[
         ObjectName, Field(description="Name of the ConfigMap, in the Workflow's namespace.")
@@ -174,7 +175,19 @@ DEFINITION_SCHEMA: dict[str, Any] = {
     " version are read from it.",
     "required": ["id", "states"],
     "properties": {
-        "id": {"type": "string", "minLength": 1, "maxLength": 255},
+        "id": {
+            "type": "string",
+            "minLength": 1,
+            # The runtime reads the definition from the file <id>.sw.json, at most 255 bytes.
+            "maxLength": 247,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!self.contains('/') && !self.startsWith('..')",
+                    "message": "the id names the definition's file <id>.sw.json: no '/', and"
+                    " not starting with '..'",
+                }
+            ],
+        },
         "name": {"type": "string", "maxLength": 1024},
         "version": {"type": "string", "maxLength": 255},
         "description": {"type": "string"},
@@ -217,7 +230,10 @@ class WorkflowSpec(ApiModel):
         Field(
             max_length=MAX_FILE_BYTES,
             description="The runtime's application.properties, kept verbatim. Keys that the"
-            " operator manages (such as quarkus.http.port) keep the operator's value.",
+            " operator manages (such as quarkus.http.port) keep the operator's value. With the"
+            " linked installation's workflowDefaults.properties before it, the file must fit"
+            " one ConfigMap (1,000,000 bytes, not characters), or the Workflow reports"
+            " FileTooLarge.",
         ),
     ] = None
     secrets: Annotated[
@@ -302,6 +318,21 @@ class WorkflowRuns(ApiModel):
     ] = False
 
 
+class ManagedKeyOverride(ApiModel):
+    """A key the operator manages that the user sets too; the managed value is used."""
+
+    key: Annotated[
+        str, Field(description="The property, or the environment variable that would set one.")
+    ]
+    source: Annotated[
+        str,
+        Field(
+            description="Where it is set: spec.properties, spec.podTemplate.env, a Secret of"
+            " spec.secrets, or the installation's workflowDefaults.properties."
+        ),
+    ]
+
+
 class WorkflowStatus(ApiModel):
     observed_generation: int | None = None
     conditions: Annotated[
@@ -319,6 +350,13 @@ class WorkflowStatus(ApiModel):
     url: Annotated[str | None, Field(description="In-cluster URL of the runtime.")] = None
     replicas: ReplicaCounts | None = None
     runs: WorkflowRuns | None = None
+    overridden_managed_keys: Annotated[
+        list[ManagedKeyOverride] | None,
+        Field(
+            description="Managed keys that the user also sets, which keep the operator's value."
+            " A Warning Event (ManagedPropertyOverridden) names each one when it appears here."
+        ),
+    ] = None
 
 
 class Workflow(ApiModel):

@@ -16,6 +16,7 @@ from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
     HolderLookup,
+    Verdict,
     with_applied_hash,
 )
 from orchestrator_operator.reconcile.workflow import EventToPost
@@ -100,8 +101,16 @@ async def _apply_child(
     annotated, applied_hash = with_applied_hash(manifest)
     key = (kind, namespace, name)
     observed = seen.get((kind, name))
-    if not applied.needs_apply(key, applied_hash, observed):
+    verdict = applied.verdict(key, applied_hash, observed)
+    if verdict is Verdict.CURRENT:
         return False
+    if verdict is Verdict.UNVERIFIED:
+        # The watch keeps digests only; whether someone edited the child while the operator
+        # was away takes the object itself, read once per child after a start.
+        live = await api.get(kube.kind_of(manifest), namespace, name)
+        if applied.verify(key, annotated, live):
+            return False
+        logger.info("%s %s/%s of %s changed while unwatched", kind, namespace, name, owner)
     if observed is None:
         # Not this owner's as far as the watches know: an object of the same name made by
         # someone else, or by another owner of ours, must not be taken over, or deleting our

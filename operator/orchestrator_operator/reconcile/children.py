@@ -1,10 +1,14 @@
-"""Deciding whether a child object needs a write, without asking the API server.
+"""Deciding whether a child object needs a write, asking the API server as little as we can.
 
 Each child we apply carries the hash of the manifest we meant (an annotation), and we remember
 the content the server answered with. A child whose annotation matches what we mean now, and
 whose content is still what the server gave us, needs nothing: that is how a resync of
 unchanged objects makes no write at all. A child edited by hand no longer has the content we
 remember, and one deleted by hand is no longer observed: both are applied again.
+
+After a restart nothing is remembered, and a matching annotation says only what was applied
+once, not that nobody edited the object since. So the first look at each child reads it whole,
+once, and compares it with what we would send: every field we set must hold the value we set.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 APPLIED_HASH_ANNOTATION = "orchestrator.dev/applied-hash"
@@ -123,23 +128,37 @@ def _rollout(body: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+class Verdict(Enum):
+    CURRENT = "current"  # what we applied, and nobody changed it since
+    STALE = "stale"  # to apply
+    UNVERIFIED = "unverified"  # first look since the start: to compare with the object itself
+
+
 class AppliedContent:
     """The content the API server answered our last apply of each child with."""
 
     def __init__(self) -> None:
         self._content: dict[ChildKey, str] = {}
 
-    def needs_apply(
+    def verdict(
         self, key: ChildKey, applied_hash: str, observed: ChildObservation | None
-    ) -> bool:
+    ) -> Verdict:
         if observed is None or observed.applied_hash != applied_hash:
-            return True
+            return Verdict.STALE
         remembered = self._content.get(key)
         if remembered is None:
-            # First look since the operator started: what is there is what we applied before.
-            self._content[key] = observed.content_hash
+            return Verdict.UNVERIFIED
+        return Verdict.CURRENT if remembered == observed.content_hash else Verdict.STALE
+
+    def verify(
+        self, key: ChildKey, sent: Mapping[str, Any], live: Mapping[str, Any] | None
+    ) -> bool:
+        """Whether the object as the server holds it still has every field we send; if so, it
+        is remembered as it is, so that later looks need only the watch."""
+        if live is None or not holds(live, sent):
             return False
-        return remembered != observed.content_hash
+        self._content[key] = content_hash(live)
+        return True
 
     def remember(self, key: ChildKey, response: Mapping[str, Any]) -> None:
         self._content[key] = content_hash(response)
@@ -147,3 +166,38 @@ class AppliedContent:
     def forget_owner(self, namespace: str, names: set[str]) -> None:
         for key in [k for k in self._content if k[1] == namespace and k[2] in names]:
             del self._content[key]
+
+
+def holds(live: Any, sent: Any) -> bool:
+    """Whether `live` has every field of `sent` with the same value: a deep subset.
+
+    Fields the server or other controllers add (defaults, status, their annotations) do not
+    count; lists must match item by item, as an apply would make them. An empty list or
+    mapping we send matches one the server left out, as it does for empty fields.
+
+    Limitation: a value the server writes in another form than ours (a quantity such as 0.5
+    CPU, stored as 500m) looks changed; after a restart that costs one apply that changes
+    nothing.
+    """
+    if isinstance(sent, Mapping):
+        if live is None:
+            return not sent
+        if not isinstance(live, Mapping):
+            return False
+        return all(
+            holds(live[field], value) if field in live else _empty(value)
+            for field, value in sent.items()
+        )
+    if isinstance(sent, list):
+        if live is None:
+            return not sent
+        return (
+            isinstance(live, list)
+            and len(live) == len(sent)
+            and all(holds(have, want) for have, want in zip(live, sent, strict=True))
+        )
+    return bool(live == sent)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, Mapping | list) and not value)

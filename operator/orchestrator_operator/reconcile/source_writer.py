@@ -21,6 +21,7 @@ from orchestrator_operator.models.source import GitSource
 from orchestrator_operator.reconcile.children import (
     APPLIED_HASH_ANNOTATION,
     AppliedContent,
+    Verdict,
     observe,
 )
 from orchestrator_operator.reconcile.source import APPLY_FAILED, Desired
@@ -98,8 +99,15 @@ class MirrorWriter:
             key = (item.kind, target.namespace, item.name)
             body = current.get((item.kind, item.name))
             observed = observe({**body, "kind": item.kind}) if body else None
-            if item.workflow in failed or not self.applied.needs_apply(
-                key, item.applied_hash, observed
+            if item.workflow in failed:
+                return 0
+            verdict = self.applied.verdict(key, item.applied_hash, observed)
+            if verdict is Verdict.CURRENT:
+                return 0
+            # First look since the start: the listed object itself says whether someone
+            # edited it. The commit annotation is left out, as a new commit alone is no change.
+            if verdict is Verdict.UNVERIFIED and self.applied.verify(
+                key, _annotated(item, commit=None), body
             ):
                 return 0
             async with slots:
@@ -198,11 +206,11 @@ class MirrorWriter:
         return False
 
 
-def _annotated(item: Desired, commit: str) -> dict[str, Any]:
+def _annotated(item: Desired, commit: str | None) -> dict[str, Any]:
     """The manifest as sent: with the hash it was rendered with, and for a Workflow the commit."""
     metadata = dict(item.manifest["metadata"])
     annotations = {**metadata.get("annotations", {}), APPLIED_HASH_ANNOTATION: item.applied_hash}
-    if item.kind == "Workflow":
+    if item.kind == "Workflow" and commit is not None:
         annotations[SOURCE_COMMIT_ANNOTATION] = commit
     metadata["annotations"] = annotations
     return {**item.manifest, "metadata": metadata}

@@ -7,10 +7,11 @@ running while the status says what is wrong.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,11 @@ from orchestrator_operator.reconcile.conditions import (
     timestamp,
 )
 from orchestrator_operator.reconcile.live import ProbeReport, RunsReport
+from orchestrator_operator.render.environment import (
+    EnvReference,
+    ManagedOverride,
+    env_references,
+)
 from orchestrator_operator.render.files import FileTooLarge
 from orchestrator_operator.render.properties import ServiceEndpoints
 from orchestrator_operator.render.workflow import (
@@ -40,6 +46,7 @@ from orchestrator_operator.render.workflow import (
     RenderInput,
     RuntimeDefaults,
     definition_path,
+    managed_overrides,
     render_workflow,
     service_url,
 )
@@ -53,6 +60,7 @@ VALID = "Valid"
 RESOLVED = "Resolved"
 FILE_TOO_LARGE = "FileTooLarge"
 CONFIG_MAP_NOT_FOUND = "ConfigMapNotFound"
+CONFIG_MAP_KEY_MISSING = "ConfigMapKeyMissing"
 SECRET_NOT_FOUND = "SecretNotFound"
 SECRET_KEY_MISSING = "SecretKeyMissing"
 RUNTIME_AVAILABLE = "RuntimeAvailable"
@@ -68,6 +76,8 @@ PROCESS_NOT_SERVED = "ProcessNotServed"
 PROGRESS_REASONS = frozenset({NOT_ROLLED_OUT, ROLLING_OUT})
 
 _MAX_PROBLEMS_IN_MESSAGE = 10
+# The status field that lists the managed keys a user tries to set.
+OVERRIDES_STATUS = "overriddenManagedKeys"
 
 
 @dataclass(frozen=True)
@@ -97,12 +107,16 @@ class DeploymentState:
     progress_deadline_exceeded: bool = False
 
 
+# The files of a ConfigMap by key: text from its data, bytes from its binaryData.
+ConfigMapContent = Mapping[str, str | bytes]
+
+
 @dataclass(frozen=True)
 class Observed:
     """What the cluster holds that the Workflow consumes or owns."""
 
     status: Mapping[str, Any] = field(default_factory=dict)
-    config_maps: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
+    config_maps: Mapping[str, ConfigMapContent | None] = field(default_factory=dict)
     secrets: Mapping[str, ConsumedSecret | None] = field(default_factory=dict)
     installation: InstallationLink | None = None
     deployment: DeploymentState | None = None
@@ -123,6 +137,16 @@ class WorkflowPlan:
     events: list[EventToPost]
 
 
+def consumed_names(workflow: Workflow) -> tuple[list[str], list[str]]:
+    """The ConfigMaps and the Secrets the runtime reads, by name: to mount, or for env."""
+    env = env_references(workflow)
+    config_maps = {ref.config_map for ref in workflow.spec.config_map_files}
+    config_maps |= {ref.name for ref in env if ref.kind == "ConfigMap"}
+    secrets = {ref.secret_name for ref in workflow.spec.secrets}
+    secrets |= {ref.name for ref in env if ref.kind == "Secret"}
+    return sorted(config_maps), sorted(secrets)
+
+
 def plan_workflow(
     workflow: Workflow,
     observed: Observed,
@@ -135,28 +159,27 @@ def plan_workflow(
     dependencies = _check_dependencies(workflow, observed)
 
     link = observed.installation
+    given = RenderInput(
+        workflow=workflow,
+        workflow_id=info.id,
+        uses_timers=uses_timers(workflow.spec.definition),
+        config_maps=_consumed_config_maps(workflow, observed),
+        secrets={name: s for name, s in observed.secrets.items() if s is not None},
+        endpoints=link.endpoints if link else None,
+        defaults=with_installation_defaults(defaults or RuntimeDefaults(), link),
+        inherited_properties=link.defaults.properties if link and link.defaults else None,
+    )
+    # Known from the spec and what is linked, whether or not the rest renders.
+    overrides = managed_overrides(given)
     children: list[dict[str, Any]] | None = None
     checksum: str | None = None
-    overridden: list[str] = []
     if validity.ok and dependencies.ok:
-        rendered = render_workflow(
-            RenderInput(
-                workflow=workflow,
-                workflow_id=info.id,
-                uses_timers=uses_timers(workflow.spec.definition),
-                config_maps=_consumed_config_maps(observed),
-                secrets={name: s for name, s in observed.secrets.items() if s is not None},
-                endpoints=link.endpoints if link else None,
-                defaults=with_installation_defaults(defaults or RuntimeDefaults(), link),
-                inherited_properties=link.defaults.properties if link and link.defaults else None,
-            )
-        )
+        rendered = render_workflow(given)
         if isinstance(rendered, FileTooLarge):
             validity = Finding(DEFINITION_VALID, FALSE, FILE_TOO_LARGE, rendered.message)
         else:
             children = rendered.children
             checksum = rendered.checksum
-            overridden = rendered.overridden_keys
 
     availability = _with_probe(_check_availability(workflow, observed, checksum), link)
     findings = [validity, dependencies, availability]
@@ -186,11 +209,12 @@ def plan_workflow(
         "profile": str(profile),
         "url": service_url(workflow) if observed.deployment or children else None,
         "replicas": _replica_counts(observed.deployment),
+        OVERRIDES_STATUS: [{"key": o.key, "source": o.source} for o in overrides] or None,
     }
     runs = _runs_status(workflow, observed)
     if runs is not None:
         status["runs"] = runs
-    events = _events(workflow, observed.status, ready, overridden)
+    events = _events(workflow, observed.status, ready, overrides)
     return WorkflowPlan(children=children, status=_without_none(status), events=events)
 
 
@@ -277,11 +301,56 @@ def resource_files(workflow: Workflow, observed: Observed) -> dict[str, bytes]:
         data = observed.config_maps.get(reference.config_map) or {}
         for key, content in data.items():
             path = f"{reference.path}/{key}" if reference.path else key
-            files[path] = content.encode()
+            files[path] = content.encode() if isinstance(content, str) else content
     return files
 
 
 def _check_dependencies(workflow: Workflow, observed: Observed) -> Finding:
+    missing = _missing_secret(workflow, observed) or _missing_env_value(workflow, observed)
+    if missing is not None:
+        return missing
+    if observed.installation and observed.installation.problem:
+        return observed.installation.problem
+    return Finding(DEPENDENCIES_RESOLVED, TRUE, RESOLVED, "every referenced object exists")
+
+
+def _missing_env_value(workflow: Workflow, observed: Observed) -> Finding | None:
+    """The first value that spec.podTemplate.env reads and the cluster lacks: the kubelet
+    would not start the container (CreateContainerConfigError)."""
+    for ref in env_references(workflow):
+        if ref.optional:
+            continue
+        keys = _keys_of(ref, observed)
+        where = f"read by spec.podTemplate.env {ref.variable!r}"
+        if keys is None:
+            reason = SECRET_NOT_FOUND if ref.kind == "Secret" else CONFIG_MAP_NOT_FOUND
+            return Finding(
+                DEPENDENCIES_RESOLVED,
+                FALSE,
+                reason,
+                f"{ref.kind} {ref.name!r}, {where}, does not exist in namespace"
+                f" {workflow.namespace!r}",
+            )
+        if ref.key not in keys:
+            reason = SECRET_KEY_MISSING if ref.kind == "Secret" else CONFIG_MAP_KEY_MISSING
+            return Finding(
+                DEPENDENCIES_RESOLVED,
+                FALSE,
+                reason,
+                f"{ref.kind} {ref.name!r} has no key {ref.key!r}, {where}",
+            )
+    return None
+
+
+def _keys_of(ref: EnvReference, observed: Observed) -> Collection[str] | None:
+    if ref.kind == "Secret":
+        secret = observed.secrets.get(ref.name)
+        return secret.keys if secret else None
+    data = observed.config_maps.get(ref.name)
+    return None if data is None else data.keys()
+
+
+def _missing_secret(workflow: Workflow, observed: Observed) -> Finding | None:
     for reference in workflow.spec.secrets:
         secret = observed.secrets.get(reference.secret_name)
         if secret is None:
@@ -300,9 +369,7 @@ def _check_dependencies(workflow: Workflow, observed: Observed) -> Finding:
                 SECRET_KEY_MISSING,
                 f"Secret {reference.secret_name!r} has no key {', '.join(map(repr, absent))}",
             )
-    if observed.installation and observed.installation.problem:
-        return observed.installation.problem
-    return Finding(DEPENDENCIES_RESOLVED, TRUE, RESOLVED, "every referenced object exists")
+    return None
 
 
 def _check_availability(workflow: Workflow, observed: Observed, checksum: str | None) -> Finding:
@@ -433,11 +500,14 @@ def _events(
     workflow: Workflow,
     previous_status: Mapping[str, Any],
     ready: Finding,
-    overridden: Sequence[str],
+    overrides: Sequence[ManagedOverride],
 ) -> list[EventToPost]:
     """Events for what changed: the Ready reason, and managed keys the user tried to set.
 
-    Posting only on change keeps a resync silent; a new generation is a change.
+    Posting only on change keeps a resync silent; for the Ready reason, a new generation is a
+    change. An override is announced once, when the status does not list it yet: the list, not
+    the generation, remembers what was said, so the Warning comes whether or not the
+    generation renders, and not again after the operator restarts.
     """
     events: list[EventToPost] = []
     previous_ready = find(previous_status.get("conditions", []), "Ready")
@@ -447,29 +517,51 @@ def _events(
         events.append(EventToPost("Normal", ready.reason, ready.message))
     elif ready.reason not in PROGRESS_REASONS and (changed or new_generation):
         events.append(EventToPost("Warning", ready.reason, ready.message))
-    if overridden and new_generation:
+    announced = {
+        (entry.get("key"), entry.get("source"))
+        for entry in previous_status.get(OVERRIDES_STATUS) or []
+        if isinstance(entry, Mapping)
+    }
+    new = [o for o in overrides if (o.key, o.source) not in announced]
+    if new:
         events.append(
             EventToPost(
                 "Warning",
                 MANAGED_PROPERTY_OVERRIDDEN,
                 "the operator manages "
-                + ", ".join(overridden)
-                + "; the values set in spec.properties are not used",
+                + ", ".join(f"{o.key} (set in {o.source})" for o in new)
+                + "; the managed values are used, not these",
             )
         )
     return events
 
 
-def _consumed_config_maps(observed: Observed) -> dict[str, ConsumedConfigMap]:
+def _consumed_config_maps(workflow: Workflow, observed: Observed) -> dict[str, ConsumedConfigMap]:
+    env_keys: dict[str, set[str]] = {}
+    for ref in env_references(workflow):
+        if ref.kind == "ConfigMap":
+            env_keys.setdefault(ref.name, set()).add(ref.key)
     return {
-        name: ConsumedConfigMap(name=name, keys=tuple(sorted(data)), digest=digest(data))
+        name: ConsumedConfigMap(
+            name=name,
+            keys=tuple(sorted(data)),
+            digest=digest(data),
+            key_digests={
+                key: digest({key: data[key]}) for key in env_keys.get(name, ()) if key in data
+            },
+        )
         for name, data in observed.config_maps.items()
         if data is not None
     }
 
 
-def digest(data: Mapping[str, Any]) -> str:
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+def digest(data: ConfigMapContent) -> str:
+    # Text as it is, so that the digest of a ConfigMap of text stays what it always was.
+    plain = {
+        key: value if isinstance(value, str) else {"base64": base64.b64encode(value).decode()}
+        for key, value in data.items()
+    }
+    canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

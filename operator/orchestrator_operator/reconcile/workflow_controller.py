@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
@@ -31,10 +33,13 @@ from orchestrator_operator.reconcile.children import (
 from orchestrator_operator.reconcile.conditions import FALSE, READY, Finding, merge_conditions
 from orchestrator_operator.reconcile.queue import WorkQueue
 from orchestrator_operator.reconcile.workflow import (
+    OVERRIDES_STATUS,
+    ConfigMapContent,
     DeploymentState,
     EventToPost,
     InstallationLink,
     Observed,
+    consumed_names,
     plan_workflow,
 )
 from orchestrator_operator.render.workflow import RuntimeDefaults
@@ -154,9 +159,9 @@ class WorkflowController:
             await self._report_invalid_spec(body, error)
             return
 
+        config_map_names, secret_names = consumed_names(workflow)
         self._references[(namespace, name)] = References(
-            config_maps=frozenset(ref.config_map for ref in workflow.spec.config_map_files),
-            secrets=frozenset(ref.secret_name for ref in workflow.spec.secrets),
+            config_maps=frozenset(config_map_names), secrets=frozenset(secret_names)
         )
         observed = await self._observe(workflow, body)
         plan = plan_workflow(workflow, observed, self.clock(), self.defaults)
@@ -210,8 +215,7 @@ class WorkflowController:
 
     async def _observe(self, workflow: Workflow, body: Mapping[str, Any]) -> Observed:
         namespace = workflow.namespace
-        config_map_names = sorted({ref.config_map for ref in workflow.spec.config_map_files})
-        secret_names = sorted({ref.secret_name for ref in workflow.spec.secrets})
+        config_map_names, secret_names = consumed_names(workflow)
         config_maps, secrets = await asyncio.gather(
             asyncio.gather(*(self._config_map_data(namespace, n) for n in config_map_names)),
             asyncio.gather(*(read_secret_keys(self.api, namespace, n) for n in secret_names)),
@@ -232,19 +236,33 @@ class WorkflowController:
             pod_problems=sorted(self.pod_problems(namespace, workflow.name)),
         )
 
-    async def _config_map_data(self, namespace: str, name: str) -> dict[str, str] | None:
+    async def _config_map_data(self, namespace: str, name: str) -> ConfigMapContent | None:
+        """The ConfigMap's files: text from data, bytes from binaryData (mounted alike)."""
         body = await self.api.get(kube.CONFIG_MAP, namespace, name)
         if body is None:
             return None
-        data: dict[str, str] = body.get("data") or {}
-        return data
+        content: dict[str, str | bytes] = dict(body.get("data") or {})
+        for key, encoded in (body.get("binaryData") or {}).items():
+            try:
+                content[key] = base64.b64decode(encoded, validate=True)
+            except binascii.Error:
+                # The API server stores binaryData as base64 and would not have taken this.
+                logger.warning("ConfigMap %s/%s: key %s is not base64", namespace, name, key)
+        return content
 
     async def _write_status(self, body: Mapping[str, Any], desired: dict[str, Any]) -> bool:
         """Patch what differs; return whether anything did."""
         current = body.get("status") or {}
         patch = {key: value for key, value in desired.items() if current.get(key) != value}
         # Fields we set before and no longer mean are removed; fields others own stay.
-        for owned in ("url", "replicas", "workflowName", "workflowVersion", "runs"):
+        for owned in (
+            "url",
+            "replicas",
+            "workflowName",
+            "workflowVersion",
+            "runs",
+            OVERRIDES_STATUS,
+        ):
             if owned in current and owned not in desired:
                 patch[owned] = None
         if isinstance(patch.get("runs"), dict) and isinstance(current.get("runs"), dict):

@@ -37,14 +37,22 @@ class PackedConfigMap:
 class FileTooLarge:
     path: str
     size: int
+    # Where the file's content comes from, when that is not plain from its path.
+    source: str | None = None
 
     @property
     def message(self) -> str:
+        source = f" ({self.source})" if self.source else ""
         return (
-            f"file {self.path!r} holds {self.size} bytes; a ConfigMap holds at most"
+            f"file {self.path!r}{source} holds {self.size} bytes; a ConfigMap holds at most"
             f" {CONFIG_MAP_BUDGET} bytes of files. Keep it in the image (profile gitops) or"
             " make it smaller"
         )
+
+
+def data_size(data: Mapping[str, str]) -> int:
+    """What the API server counts against a ConfigMap's limit: the bytes of keys and values."""
+    return sum(len(key.encode()) + len(value.encode()) for key, value in data.items())
 
 
 @dataclass

@@ -141,6 +141,26 @@ def overridden_keys(user_text: str | None, managed: Iterable[str]) -> list[str]:
     return seen
 
 
+def managed_env_key(name: str, managed: Iterable[str]) -> str | None:
+    """The managed key that an environment variable of this name would set, or None.
+
+    Quarkus reads a property from the environment too, and environment variables win over
+    every properties file. It matches a variable to a property by their names upper-cased with
+    everything but letters and digits turned into `_`: QUARKUS_HTTP_PORT sets
+    quarkus.http.port, and _DEV_QUARKUS_HTTP_PORT sets it for the dev profile only.
+    """
+    variable = env_name(name)
+    for key in managed:
+        wanted = env_name(key)
+        if variable == wanted or (variable.startswith("_") and variable.endswith("_" + wanted)):
+            return key
+    return None
+
+
+def env_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+
+
 def _logical_lines(text: str) -> Iterable[str]:
     pending = ""
     for raw in text.splitlines():

@@ -16,8 +16,21 @@ from typing import Any
 
 from orchestrator_operator import API_GROUP, API_VERSION
 from orchestrator_operator.models.workflow import KIND, Profile, Workflow
-from orchestrator_operator.render import names, properties
-from orchestrator_operator.render.files import FileTooLarge, config_map_key, pack_files
+from orchestrator_operator.render import environment, names, properties
+from orchestrator_operator.render.environment import (
+    INSTALLATION_PROPERTIES,
+    SPEC_PROPERTIES,
+    EnvReference,
+    ManagedOverride,
+    env_references,
+)
+from orchestrator_operator.render.files import (
+    CONFIG_MAP_BUDGET,
+    FileTooLarge,
+    config_map_key,
+    data_size,
+    pack_files,
+)
 from orchestrator_operator.render.properties import ServiceEndpoints
 
 HTTP_PORT = 8080
@@ -56,11 +69,14 @@ class RuntimeDefaults:
 
 @dataclass(frozen=True)
 class ConsumedConfigMap:
-    """A ConfigMap of the user's that the Workflow mounts, as the cluster holds it."""
+    """A ConfigMap of the user's that the Workflow mounts or reads env values from."""
 
     name: str
+    # Every key, of data and of binaryData: each is a file when the ConfigMap is mounted.
     keys: tuple[str, ...]
     digest: str
+    # Digests of the values of single keys that the pod reads as environment variables.
+    key_digests: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,11 +113,20 @@ class RenderedWorkflow:
     children: list[dict[str, Any]]
     checksum: str
     url: str
-    overridden_keys: list[str]
 
 
 def service_url(workflow: Workflow) -> str:
     return f"http://{workflow.name}.{workflow.namespace}"
+
+
+def managed_overrides(given: RenderInput) -> list[ManagedOverride]:
+    """Every place where the user sets a managed key, properties or environment."""
+    return environment.managed_overrides(
+        given.workflow,
+        given.inherited_properties,
+        {name: secret.keys for name, secret in given.secrets.items()},
+        _managed_properties(given),
+    )
 
 
 def definition_path(workflow_id: str) -> str:
@@ -118,58 +143,63 @@ def render_workflow(given: RenderInput) -> RenderedWorkflow | FileTooLarge:
         return config_maps
 
     checksum = _checksum([mounted.manifest for mounted in config_maps], given)
-    managed = properties.managed_properties(
-        service_url(workflow), given.endpoints, given.uses_timers
-    )
     children = [
         *(mounted.manifest for mounted in config_maps),
         _service(workflow),
         _deployment(given, profile, config_maps, checksum),
     ]
-    return RenderedWorkflow(
-        children=children,
-        checksum=checksum,
-        url=service_url(workflow),
-        overridden_keys=properties.overridden_keys(workflow.spec.properties, managed),
+    return RenderedWorkflow(children=children, checksum=checksum, url=service_url(workflow))
+
+
+def _managed_properties(given: RenderInput) -> dict[str, str]:
+    return properties.managed_properties(
+        service_url(given.workflow), given.endpoints, given.uses_timers
     )
 
 
 def _config_maps(given: RenderInput, profile: Profile) -> list[_MountedConfigMap] | FileTooLarge:
     workflow = given.workflow
-    managed = properties.managed_properties(
-        service_url(workflow), given.endpoints, given.uses_timers
-    )
     managed_file = MANAGED_PROPERTIES_FILE[profile]
-    config_maps = [
-        _config_map(
-            workflow,
-            names.child_name(workflow.name, "props"),
-            {
-                USER_PROPERTIES_FILE: (
-                    USER_PROPERTIES_FILE,
-                    properties.layered(given.inherited_properties, workflow.spec.properties),
-                )
-            },
+    user_source = SPEC_PROPERTIES
+    if given.inherited_properties:
+        user_source = f"{SPEC_PROPERTIES} after {INSTALLATION_PROPERTIES}"
+    files = [
+        (
+            "props",
+            USER_PROPERTIES_FILE,
+            properties.layered(given.inherited_properties, workflow.spec.properties),
+            user_source,
         ),
-        _config_map(
-            workflow,
-            names.child_name(workflow.name, "managed-props"),
-            {managed_file: (managed_file, properties.render_managed_file(managed))},
+        (
+            "managed-props",
+            managed_file,
+            properties.render_managed_file(_managed_properties(given)),
+            "the operator's managed properties",
         ),
     ]
+    if profile is Profile.DEV:
+        # A built image (gitops) carries its definition and resource files; dev mounts them.
+        files.append(
+            (
+                "definition",
+                definition_path(given.workflow_id),
+                definition_text(workflow.spec.definition),
+                "spec.definition, as JSON",
+            )
+        )
+    config_maps: list[_MountedConfigMap] = []
+    for suffix, path, content, source in files:
+        key = config_map_key(path)
+        size = data_size({key: content})
+        if size > CONFIG_MAP_BUDGET:
+            # Refused here, before anything is applied: the API server would refuse the
+            # ConfigMap at every retry.
+            return FileTooLarge(path, size, source)
+        name = names.child_name(workflow.name, suffix)
+        config_maps.append(_config_map(workflow, name, {key: (path, content)}))
     if profile is Profile.GITOPS:
-        # A built image carries its definition and resource files; only properties are mounted.
         return config_maps
 
-    definition_file = definition_path(given.workflow_id)
-    definition_text = json.dumps(workflow.spec.definition, indent=2, ensure_ascii=False)
-    config_maps.append(
-        _config_map(
-            workflow,
-            names.child_name(workflow.name, "definition"),
-            {config_map_key(definition_file): (definition_file, definition_text)},
-        )
-    )
     packed = pack_files(workflow.name, {f.path: f.content for f in workflow.spec.files})
     if isinstance(packed, FileTooLarge):
         return packed
@@ -182,6 +212,15 @@ def _config_maps(given: RenderInput, profile: Profile) -> list[_MountedConfigMap
         for pack in packed
     )
     return config_maps
+
+
+def definition_text(definition: Mapping[str, Any]) -> str:
+    """The definition as the runtime reads it: indented for a person reading the ConfigMap,
+    unless only the compact form fits in one."""
+    indented = json.dumps(definition, indent=2, ensure_ascii=False)
+    if len(indented.encode()) <= CONFIG_MAP_BUDGET:
+        return indented
+    return json.dumps(definition, separators=(",", ":"), ensure_ascii=False)
 
 
 def _config_map(
@@ -307,18 +346,11 @@ def _container(given: RenderInput, profile: Profile) -> dict[str, Any]:
 
 
 def _env(given: RenderInput) -> list[dict[str, Any]]:
-    spec = given.workflow.spec
-    env: list[dict[str, Any]] = [
-        {
-            "name": key,
-            "valueFrom": {"secretKeyRef": {"name": secret.secret_name, "key": key}},
-        }
-        for secret in spec.secrets
-        for key in secret.keys or ()
-    ]
-    if spec.pod_template and spec.pod_template.env:
-        env.extend(spec.pod_template.env)
-    return env
+    return environment.container_env(
+        given.workflow,
+        {name: secret.keys for name, secret in given.secrets.items()},
+        _managed_properties(given),
+    )
 
 
 def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
@@ -355,25 +387,40 @@ def _checksum(config_maps: Sequence[dict[str, Any]], given: RenderInput) -> str:
     """A digest of everything the pod reads, so that a change to any of it rolls out.
 
     Secrets enter by their resourceVersion, never by their values: a digest of a short secret
-    written into an annotation could be reversed by guessing.
+    written into an annotation could be reversed by guessing. A ConfigMap that env reads from
+    enters by the values of the keys read only.
     """
-    consumed = {
+    spec = given.workflow.spec
+    env = env_references(given.workflow)
+    secret_names = [secret.secret_name for secret in spec.secrets]
+    secret_names += [ref.name for ref in env if ref.kind == "Secret"]
+    consumed: dict[str, Any] = {
         "configMaps": {cm["metadata"]["name"]: cm["data"] for cm in config_maps},
         "userConfigMaps": {
             ref.config_map: given.config_maps[ref.config_map].digest
             if ref.config_map in given.config_maps
             else None
-            for ref in given.workflow.spec.config_map_files
+            for ref in spec.config_map_files
         },
         "secrets": {
-            secret.secret_name: given.secrets[secret.secret_name].resource_version
-            if secret.secret_name in given.secrets
-            else None
-            for secret in given.workflow.spec.secrets
+            name: given.secrets[name].resource_version if name in given.secrets else None
+            for name in secret_names
         },
     }
+    env_values = {
+        f"{ref.name}/{ref.key}": _key_digest(given, ref) for ref in env if ref.kind == "ConfigMap"
+    }
+    if env_values:
+        # Only when there are any, so that the checksum of a Workflow without them stays the
+        # one it always had.
+        consumed["configMapKeys"] = env_values
     canonical = json.dumps(consumed, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _key_digest(given: RenderInput, ref: EnvReference) -> str | None:
+    consumed = given.config_maps.get(ref.name)
+    return consumed.key_digests.get(ref.key) if consumed else None
 
 
 def _metadata(workflow: Workflow, name: str) -> dict[str, Any]:
