@@ -124,5 +124,4 @@ def test_an_object_edited_while_unwatched_is_not_taken_as_ours() -> None:
     assert applied.verdict(key, applied_hash, observe(drifted)) is Verdict.UNVERIFIED
     assert applied.verify(key, annotated, drifted) is False
     assert applied.verify(key, annotated, None) is False
-    assert not applied.knows(key)
     assert applied.verdict(key, applied_hash, observe(drifted)) is Verdict.UNVERIFIED

@@ -173,6 +173,7 @@ def restarted(
     ctl = InstallationController(
         api=FakeApi(),  # type: ignore[arg-type]
         children=lambda namespace, name: [],
+        holders=lambda kind, namespace, name: None,
         linked_workflows=lambda namespace, name: (
             [link[1]] if (namespace, name) == INSTALLATION_KEY else []
         ),
