@@ -21,6 +21,8 @@ def test_watches_are_ended_by_the_server_and_given_up_by_the_client_soon_after()
 
     watching = settings.watching
     assert watching.server_timeout == 300
+    # kopf sends str(server_timeout) as timeoutSeconds; the API server parses an integer.
+    assert str(watching.server_timeout) == "300"
     assert watching.client_timeout is not None
     assert watching.server_timeout < watching.client_timeout <= watching.server_timeout + 60
     assert watching.connect_timeout == 10

@@ -35,8 +35,9 @@ INSTALLATION_WORKERS = 2
 
 # A watch request asks the API server to end it after this long; kopf then reconnects from the
 # last resource version it saw. Without it the server picks 30 to 60 minutes, and a stream that
-# a proxy or load balancer silently dropped goes unnoticed for as long.
-WATCH_SERVER_TIMEOUT = 300.0
+# a proxy or load balancer silently dropped goes unnoticed for as long. Whole seconds: kopf
+# passes it on as timeoutSeconds, which the API server refuses with a fraction ("300.0").
+WATCH_SERVER_TIMEOUT = 300
 # The client gives up on a watch request a little after the server should have ended it, for
 # the servers and proxies that never do.
 WATCH_CLIENT_TIMEOUT = WATCH_SERVER_TIMEOUT + 30.0
