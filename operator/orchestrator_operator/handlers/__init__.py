@@ -3,6 +3,6 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from orchestrator_operator.handlers import installation, operator, sources, workflow
+from orchestrator_operator.handlers import installation, operator, secrets, sources, workflow
 
-__all__ = ["installation", "operator", "sources", "workflow"]
+__all__ = ["installation", "operator", "secrets", "sources", "workflow"]
