@@ -16,6 +16,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from orchestrator_operator.localcluster.processes import Component
+
 OPERATOR = [sys.executable, "-m", "orchestrator_operator", "run"]
 
 
@@ -70,12 +72,17 @@ def running_operator(
     kubeconfig: Path,
     log_path: Path,
     *,
+    process_group: int | None,
     namespaces: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
     metrics_port: int | None = None,
 ) -> Iterator[OperatorProcess]:
     """Start the operator, wait until it has started its controllers, stop it on the way out.
+
+    `process_group` is the local control plane's (`LocalControlPlane.process_group`): the
+    operator then goes with it, also when the test run is killed. None (an existing cluster)
+    leaves it only the signal the kernel sends when the test process dies.
 
     Without a metrics port the operator serves no metrics, so that operators started side by
     side never compete for one port.
@@ -93,19 +100,24 @@ def running_operator(
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
-        )
+    log_path.write_bytes(b"")
+    component = Component(
+        "operator",
+        args,
+        log_path,
+        process_group=0 if process_group is None else process_group,
+        env=environment,
+    )
+    process = component.process
     operator = OperatorProcess(process, log_path, metrics_port)
     try:
         operator.wait_for_log("Controllers started", timeout=60)
         yield operator
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        # Only the operator itself: its process group may be the control plane's.
+        component.signal(signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            component.signal(signal.SIGKILL)
             process.wait(timeout=10)
