@@ -352,7 +352,9 @@ def main() -> int:
                     "ORCHESTRATOR_OPERATOR_ALLOW_FILE_SOURCES": "true",
                     "ORCHESTRATOR_OPERATOR_DISCOVERY_PROCESSES": str(args.discovery_processes),
                 }
-                with running_operator(kubeconfig, work / "operator.log", env=env) as operator:
+                with running_operator(
+                    kubeconfig, work / "operator.log", env=env, process_group=plane.process_group
+                ) as operator:
                     figures = measure(plane, OwnProcess(operator), repository)
             else:
                 driver = InProcess(plane, args.discovery_processes)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from orchestrator_operator.definition.folder import load_workflow_folder
 from orchestrator_operator.localcluster import LocalControlPlane
 from orchestrator_operator.localcluster.git_server import serve_fixture_repository
+from orchestrator_operator.localcluster.processes import Component
 from orchestrator_operator.render.folder import workflow_manifest
 from standins.data_index import StandIn
 
@@ -86,7 +87,7 @@ def main() -> int:
             "ORCHESTRATOR_OPERATOR_DATA_INDEX_POLL_SECONDS": "2",
             "ORCHESTRATOR_OPERATOR_GIT_CA_FILE": str(git_server.ca_file),
         }
-        with running_operator(operator_kubeconfig, work / "operator.log", env):
+        with running_operator(operator_kubeconfig, work / "operator.log", env, plane.process_group):
             api = config.new_client_from_config(config_file=str(plane.kubeconfig))
             apply_installation(api)
             names = apply_workflows(api, standin)
@@ -108,18 +109,21 @@ def main() -> int:
 
 @contextlib.contextmanager
 def running_operator(
-    kubeconfig: Path, log_path: Path, settings: dict[str, str]
+    kubeconfig: Path, log_path: Path, settings: dict[str, str], process_group: int
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """The operator, in the control plane's process group: it goes with the control plane,
+    also when this script is killed."""
     print("Starting the operator...")
     env = {**os.environ, **settings, "KUBECONFIG": str(kubeconfig), "PYTHONUNBUFFERED": "1"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator_operator", "run", "--metrics-addr", "0"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+    log_path.write_bytes(b"")
+    operator = Component(
+        "operator",
+        [sys.executable, "-m", "orchestrator_operator", "run", "--metrics-addr", "0"],
+        log_path,
+        process_group=process_group,
+        env=env,
+    )
+    process = operator.process
     try:
         deadline = time.monotonic() + 60
         while "Controllers started" not in log_path.read_text(errors="replace"):
@@ -129,9 +133,12 @@ def running_operator(
         print(f"  running (log: {log_path})")
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        operator.signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            operator.signal(signal.SIGKILL)
+            process.wait()
 
 
 def seed_data_index(standin: StandIn) -> None:

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Write manifests/install.yaml: the Helm chart rendered with its default values.
 
+The objects carry the chart's labels except `app.kubernetes.io/managed-by: Helm`: Helm does
+not manage what is applied from this file.
+
 For clusters where Helm is not used: `kubectl apply --server-side -f manifests/install.yaml`
 installs the CRDs and the operator in the namespace orchestrator-system. `--check` compares
 instead of writing, and exits 1 when the file is stale.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +31,10 @@ NAMESPACE = "orchestrator-system"
 # a helm built with `go install` assumes v1.20 when not told, and the output must not depend
 # on how helm was built.
 KUBE_VERSION = "1.29.0"
+
+# The label says Helm manages the objects, which is untrue of a file applied with kubectl and
+# misleads the tools and people that group resources by it.
+HELM_MANAGED = re.compile(r"^ *app\.kubernetes\.io/managed-by: Helm\n", re.MULTILINE)
 
 HEADER = f"""\
 # Generated from helm/orchestrator-operator with its default values by hack/render_install.py;
@@ -70,7 +78,7 @@ def render(helm: str) -> str:
         capture_output=True,
         text=True,
     )
-    return HEADER + completed.stdout
+    return HEADER + HELM_MANAGED.sub("", completed.stdout)
 
 
 def main() -> int:

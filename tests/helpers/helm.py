@@ -72,31 +72,6 @@ def template(
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
-ALL_VERBS = frozenset({"get", "list", "watch", "create", "update", "patch", "delete"})
-READ = frozenset({"get", "list", "watch"})
-
-# What the operator needs in each namespace it serves, by (API group, resource).
-NAMESPACED_RIGHTS: dict[tuple[str, str], frozenset[str]] = {
-    ("orchestrator.dev", "workflows"): ALL_VERBS,
-    ("orchestrator.dev", "orchestratorinstances"): ALL_VERBS,
-    ("orchestrator.dev", "workflows/status"): frozenset({"get", "update", "patch"}),
-    ("orchestrator.dev", "orchestratorinstances/status"): frozenset({"get", "update", "patch"}),
-    ("", "configmaps"): ALL_VERBS,
-    ("", "services"): ALL_VERBS,
-    ("apps", "deployments"): ALL_VERBS,
-    ("networking.k8s.io", "networkpolicies"): ALL_VERBS,
-    ("", "pods"): READ,
-    ("", "secrets"): READ,
-    ("", "events"): frozenset({"create", "patch"}),
-    ("events.k8s.io", "events"): frozenset({"create", "patch"}),
-}
-# What kopf needs across the cluster, in both modes.
-CLUSTER_RIGHTS: dict[tuple[str, str], frozenset[str]] = {
-    ("", "namespaces"): READ,
-    ("apiextensions.k8s.io", "customresourcedefinitions"): READ,
-}
-
-
 def grants(rules: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], frozenset[str]]:
     """The rights a list of RBAC rules gives, refusing wildcards and narrower rule forms."""
     granted: dict[tuple[str, str], set[str]] = {}

@@ -149,6 +149,12 @@ class Cluster:
     local: LocalControlPlane | None
     crds: list[str] = field(default_factory=list)
 
+    @property
+    def process_group(self) -> int | None:
+        """Where processes that must go with the cluster run: the local control plane's
+        process group, None for an existing cluster."""
+        return None if self.local is None else self.local.process_group
+
     def require_local(self) -> LocalControlPlane:
         """The local control plane; skips the test when running against an existing cluster."""
         if self.local is None:

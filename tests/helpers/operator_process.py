@@ -16,6 +16,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from orchestrator_operator.localcluster.processes import Component
+
 OPERATOR = [sys.executable, "-m", "orchestrator_operator", "run"]
 CONTROLLERS_STARTED = "Controllers started"
 
@@ -29,20 +31,26 @@ def free_port() -> int:
 
 @dataclass
 class OperatorProcess:
-    process: subprocess.Popen[bytes]
+    component: Component
     log_path: Path
     metrics_port: int | None = None
     # How to start the same operator again, for tests of what a restart finds.
-    launch: Callable[[], subprocess.Popen[bytes]] | None = None
+    launch: Callable[[], Component] | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.component.process
 
     def stop(self) -> None:
-        """Stop the operator as a pod is stopped: SIGTERM, then SIGKILL after a grace period."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
+        """Stop the operator as a pod is stopped: SIGTERM, then SIGKILL after a grace period.
+
+        Only the operator itself is signalled: its process group may be the control plane's.
+        """
+        self.component.signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self.component.signal(signal.SIGKILL)
             self.process.wait(timeout=10)
 
     def start(self) -> None:
@@ -51,7 +59,7 @@ class OperatorProcess:
         assert self.launch is not None, "this operator cannot be started again"
         assert self.process.poll() is not None, "the operator is still running"
         started = self.log().count(CONTROLLERS_STARTED)
-        self.process = self.launch()
+        self.component = self.launch()
         self.wait_for_log(CONTROLLERS_STARTED, timeout=60, count=started + 1)
 
     @contextlib.contextmanager
@@ -101,12 +109,17 @@ def running_operator(
     kubeconfig: Path,
     log_path: Path,
     *,
+    process_group: int | None,
     namespaces: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     extra_args: Sequence[str] = (),
     metrics_port: int | None = None,
 ) -> Iterator[OperatorProcess]:
     """Start the operator, wait until it has started its controllers, stop it on the way out.
+
+    `process_group` is the local control plane's (`LocalControlPlane.process_group`): the
+    operator then goes with it, also when the test run is killed. None (an existing cluster)
+    leaves it only the signal the kernel sends when the test process dies.
 
     Without a metrics port the operator serves no metrics, so that operators started side by
     side never compete for one port.
@@ -125,12 +138,15 @@ def running_operator(
         **(env or {}),
     }
 
-    def launch() -> subprocess.Popen[bytes]:
+    def launch() -> Component:
         # Appended to, so that a restarted operator's lines follow the first one's.
-        with log_path.open("ab") as log:
-            return subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, env=environment, start_new_session=True
-            )
+        return Component(
+            "operator",
+            args,
+            log_path,
+            process_group=0 if process_group is None else process_group,
+            env=environment,
+        )
 
     log_path.write_bytes(b"")
     operator = OperatorProcess(launch(), log_path, metrics_port, launch)

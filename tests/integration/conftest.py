@@ -49,6 +49,7 @@ def operator(
     with running_operator(
         kubeconfig,
         log,
+        process_group=control_plane.process_group,
         env={
             "ORCHESTRATOR_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
             "ORCHESTRATOR_OPERATOR_ALLOW_FILE_SOURCES": "true",

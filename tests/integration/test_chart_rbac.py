@@ -1,6 +1,11 @@
 """The chart, applied to a real API server: its objects are accepted, its pod passes the
-restricted Pod Security Standard, and its ServiceAccount can do what the operator needs and
-nothing else, as the API server's own authorizer answers (SubjectAccessReview)."""
+restricted Pod Security Standard, its bindings give its ServiceAccount the rights its roles
+list, where they should and nowhere else, and none of the rights an operator must never hold,
+as the API server's own authorizer answers (SubjectAccessReview).
+
+That the roles hold exactly what the operator uses is shown by running it under this account
+(test_chart_account.py).
+"""
 
 from __future__ import annotations
 
@@ -15,18 +20,41 @@ from kubernetes import client, dynamic
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
-from helpers.helm import CLUSTER_RIGHTS, NAMESPACED_RIGHTS, template
+from helpers.helm import grants, template
 from helpers.kube import TEST_LABEL, unique_name, wait_for
 
 FIELD_MANAGER = "chart-test"
+Rights = dict[tuple[str, str], frozenset[str]]
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 
 # Rights the operator does not need, in a namespace it serves: (group, resource, verb).
 NEVER_IN_A_NAMESPACE = [
+    # Wildcards, which a rule with "*" would answer yes to.
+    ("*", "*", "*"),
+    ("", "*", "get"),
+    ("orchestrator.dev", "*", "delete"),
+    ("", "configmaps", "*"),
+    # Secrets are only read.
     ("", "secrets", "create"),
     ("", "secrets", "update"),
     ("", "secrets", "patch"),
     ("", "secrets", "delete"),
+    ("", "secrets", "deletecollection"),
+    # The installations belong to their users; only their status is written.
+    ("orchestrator.dev", "orchestratorinstances", "create"),
+    ("orchestrator.dev", "orchestratorinstances", "update"),
+    ("orchestrator.dev", "orchestratorinstances", "patch"),
+    ("orchestrator.dev", "orchestratorinstances", "delete"),
+    ("orchestrator.dev", "orchestratorinstances", "deletecollection"),
+    # Every write is a server-side apply, a status merge patch, a delete or a new Event.
+    ("orchestrator.dev", "workflows", "update"),
+    ("orchestrator.dev", "workflows/status", "update"),
+    ("orchestrator.dev", "orchestratorinstances/status", "update"),
+    ("", "configmaps", "update"),
+    ("apps", "deployments", "update"),
+    ("", "events", "patch"),
+    ("events.k8s.io", "events", "create"),
+    ("", "configmaps", "deletecollection"),
     ("", "pods", "create"),
     ("", "pods", "delete"),
     ("", "pods/exec", "create"),
@@ -43,6 +71,9 @@ NEVER_IN_A_NAMESPACE = [
 ]
 # Rights the operator does not need across the cluster.
 NEVER_IN_THE_CLUSTER = [
+    ("*", "*", "*"),
+    ("", "*", "list"),
+    ("", "secrets", "patch"),
     ("", "namespaces", "create"),
     ("", "namespaces", "delete"),
     ("", "namespaces", "patch"),
@@ -83,9 +114,7 @@ class ServiceAccount:
         answer = self.api.create_subject_access_review(review)
         return bool(answer.status.allowed)
 
-    def refusals(
-        self, rights: dict[tuple[str, str], frozenset[str]], namespace: str | None
-    ) -> list[str]:
+    def refusals(self, rights: Rights, namespace: str | None) -> list[str]:
         """What of `rights` the account cannot do, as readable strings."""
         return [
             f"{verb} {group or 'core'}/{resource} in {namespace or 'the cluster'}"
@@ -101,6 +130,17 @@ class ServiceAccount:
             for group, resource, verb in checks
             if self.can(verb, group, resource, namespace)
         ]
+
+
+def rights_of(documents: list[dict[str, Any]], kind: str, name: str) -> Rights:
+    """What the chart's roles of this kind and name grant (one Role per namespace, all alike)."""
+    found = {
+        frozenset(grants(doc["rules"]).items())
+        for doc in documents
+        if doc["kind"] == kind and doc["metadata"]["name"] == name
+    }
+    (rights,) = found
+    return dict(rights)
 
 
 def apply_all(k8s: ApiClient, documents: list[dict[str, Any]]) -> None:
@@ -161,21 +201,26 @@ def wait_until_bound(account: ServiceAccount, namespace: str | None) -> None:
     )
 
 
-def test_cluster_mode_grants_what_the_operator_needs_and_nothing_more(
+def test_cluster_mode_grants_the_roles_rights_everywhere_and_nothing_forbidden(
     k8s: ApiClient, namespace: str, tmp_path: Path
 ) -> None:
     release = unique_name("rbac-cluster", max_length=30)
     documents = template(tmp_path, release=release, namespace=namespace)
-    account = ServiceAccount(k8s, namespace, f"{release}-orchestrator-operator")
+    fullname = f"{release}-orchestrator-operator"
+    account = ServiceAccount(k8s, namespace, fullname)
+    namespaced = rights_of(documents, "ClusterRole", fullname)
+    discovery = rights_of(documents, "ClusterRole", f"{fullname}-discovery")
 
     with installed(k8s, documents):
         wait_until_bound(account, "any-namespace")
 
-        assert account.refusals(NAMESPACED_RIGHTS, "any-namespace") == []
-        assert account.refusals(NAMESPACED_RIGHTS, None) == []
-        assert account.refusals(CLUSTER_RIGHTS, None) == []
+        assert account.refusals(namespaced, "any-namespace") == []
+        assert account.refusals(namespaced, None) == []
+        assert account.refusals(discovery, None) == []
         assert account.grants(NEVER_IN_A_NAMESPACE, "any-namespace") == []
         assert account.grants(NEVER_IN_THE_CLUSTER, None) == []
+        # Serving every namespace, kopf has no namespaces to look for.
+        assert account.grants([("", "namespaces", "list")], None) == []
 
 
 def test_namespaced_mode_grants_rights_in_the_watched_namespaces_only(
@@ -186,22 +231,26 @@ def test_namespaced_mode_grants_rights_in_the_watched_namespaces_only(
     documents = template(
         tmp_path, {"watchNamespaces": [team_a, team_b]}, release=release, namespace=namespace
     )
-    account = ServiceAccount(k8s, namespace, f"{release}-orchestrator-operator")
+    fullname = f"{release}-orchestrator-operator"
+    account = ServiceAccount(k8s, namespace, fullname)
+    namespaced = rights_of(documents, "Role", fullname)
+    discovery = rights_of(documents, "ClusterRole", f"{fullname}-discovery")
 
     with installed(k8s, documents):
         wait_until_bound(account, team_b)
 
         for watched in (team_a, team_b):
-            assert account.refusals(NAMESPACED_RIGHTS, watched) == []
+            assert account.refusals(namespaced, watched) == []
             assert account.grants(NEVER_IN_A_NAMESPACE, watched) == []
-        assert account.refusals(CLUSTER_RIGHTS, None) == []
+        assert account.refusals(discovery, None) == []
+        assert ("", "namespaces") in discovery
         assert account.grants(NEVER_IN_THE_CLUSTER, None) == []
 
         # Not one of the operator's rights anywhere else: not in kube-system, not in its own
         # namespace, not in an unlisted one, not across the cluster.
         everything = [
             (group, resource, verb)
-            for (group, resource), verbs in sorted(NAMESPACED_RIGHTS.items())
+            for (group, resource), verbs in sorted(namespaced.items())
             for verb in sorted(verbs)
         ]
         for elsewhere in ("kube-system", namespace, other, None):

@@ -493,3 +493,66 @@ def test_sigkilled_owner_leaves_no_process_port_or_folder(tmp_path: Path):
         if owner.poll() is None:
             owner.kill()
             owner.wait()
+
+
+# What a test session does: a control plane, and the operator as its own process beside it.
+_TEST_SESSION = """
+import json, sys, time
+from pathlib import Path
+
+sys.path.insert(0, sys.argv[1])
+from helpers.operator_process import free_port, running_operator
+from orchestrator_operator.localcluster import LocalControlPlane
+
+folder = Path(sys.argv[2])
+with LocalControlPlane(simulate_pods=False, parent_dir=folder) as plane:
+    metrics = free_port()
+    with running_operator(
+        plane.kubeconfig,
+        folder / "operator.log",
+        process_group=plane.process_group,
+        metrics_port=metrics,
+    ) as operator:
+        state = {
+            "pids": {**plane.pids(), "operator": operator.process.pid},
+            "ports": [*plane.ports.all(), metrics],
+            "dir": str(plane.dir),
+        }
+        print(json.dumps(state), flush=True)
+        time.sleep(600)
+"""
+
+
+@local_only
+def test_sigkilled_test_session_leaves_no_operator_behind(tmp_path: Path):
+    tests = Path(__file__).resolve().parents[1]
+    log = tmp_path / "session.log"
+    with log.open("w") as stderr:
+        session = subprocess.Popen(
+            [sys.executable, "-c", _TEST_SESSION, str(tests), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+    try:
+        line = _first_line(session, timeout=180)
+        assert line, f"the session exited: {log.read_text()}"
+        state = json.loads(line)
+        pids = list(state["pids"].values())
+        folder = Path(state["dir"])
+        assert "operator" in state["pids"]
+        assert all(_alive(pid) for pid in pids)
+
+        session.send_signal(signal.SIGKILL)
+        session.wait()
+
+        wait_for(
+            lambda: not _leftovers(pids, state["ports"], folder),
+            timeout=30,
+            message=lambda: f"still there: {_leftovers(pids, state['ports'], folder)}",
+        )
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()

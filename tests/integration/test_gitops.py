@@ -179,5 +179,9 @@ def test_reconciling_never_changes_the_spec_nor_leaks_tracking_metadata(
     for entry in resource["metadata"]["managedFields"]:
         if entry["manager"] == OPERATOR_MANAGER:
             assert entry.get("subresource") == "status", entry
-    for child in children(k8s, namespace, created["metadata"]["uid"]) or owned:
+    # The children read again after the resyncs: none gone, none tracked.
+    after_resyncs = children(k8s, namespace, created["metadata"]["uid"])
+    names = {(child["kind"], child["metadata"]["name"]) for child in after_resyncs}
+    assert {(child["kind"], child["metadata"]["name"]) for child in owned} <= names
+    for child in after_resyncs:
         assert_untracked(child, resource)

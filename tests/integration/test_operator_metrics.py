@@ -77,6 +77,7 @@ def operator_with_metrics(
     with running_operator(
         control_plane.kubeconfig,
         tmp_path / "operator.log",
+        process_group=control_plane.process_group,
         namespaces=[namespace],
         extra_args=["--metrics-addr", f"127.0.0.1:{port}"],
     ) as process:

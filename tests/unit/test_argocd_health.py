@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from lupa import lua51
 
 from orchestrator_operator.reconcile import installation, installation_controller, workflow
-
-lua51 = pytest.importorskip("lupa.lua51", reason="lupa (a test dependency) runs the Lua check")
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "docs" / "argocd" / "health.lua"

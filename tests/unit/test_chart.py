@@ -14,9 +14,7 @@ import yaml
 
 from helpers.helm import (
     CHART,
-    CLUSTER_RIGHTS,
     KUBE_VERSION,
-    NAMESPACED_RIGHTS,
     ROOT,
     grants,
     helm,
@@ -86,6 +84,22 @@ def test_the_plain_install_manifest_is_the_chart_rendered_with_defaults() -> Non
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr
+
+
+def test_the_plain_install_manifest_does_not_claim_helm_manages_it() -> None:
+    documents = [
+        doc for doc in yaml.safe_load_all((ROOT / "manifests" / "install.yaml").read_text()) if doc
+    ]
+    labelled = [doc for doc in documents if doc["kind"] != "Namespace"]
+    assert labelled
+    for document in labelled:
+        labels = document["metadata"]["labels"]
+        assert "app.kubernetes.io/managed-by" not in labels, document["metadata"]["name"]
+        assert labels["app.kubernetes.io/name"] == "orchestrator-operator"
+    (deployment,) = [doc for doc in documents if doc["kind"] == "Deployment"]
+    assert (
+        "app.kubernetes.io/managed-by" not in deployment["spec"]["template"]["metadata"]["labels"]
+    )
 
 
 # -- the values schema ---------------------------------------------------------------------------
@@ -354,12 +368,30 @@ def test_crds_can_be_left_out_or_not_kept_and_annotated(tmp_path: Path) -> None:
 # -- RBAC ----------------------------------------------------------------------------------------
 
 
-def test_cluster_mode_grants_exactly_what_the_operator_needs(
-    defaults: list[dict[str, Any]],
+# What the rules must say whatever else they grant; that they grant what the operator uses, and
+# nothing it does not, is shown by running it under them (tests/integration/test_chart_account.py).
+DISCOVERY = {("apiextensions.k8s.io", "customresourcedefinitions"): frozenset({"list", "watch"})}
+NAMESPACES = {("", "namespaces"): frozenset({"list", "watch"})}
+
+
+def check_namespaced_rules(rights: dict[tuple[str, str], frozenset[str]]) -> None:
+    # Every write is a server-side apply (patch), a status merge patch, a delete or an Event.
+    assert not any("update" in verbs for verbs in rights.values())
+    assert rights[("", "secrets")] == frozenset({"get", "list", "watch"})
+    assert rights[("orchestrator.dev", "orchestratorinstances")] <= {"get", "list", "watch"}
+    assert rights[("", "events")] == frozenset({"create"})
+    assert {group for group, _ in rights} <= {"", "apps", "networking.k8s.io", "orchestrator.dev"}
+
+
+def test_cluster_mode_binds_the_same_rules_in_every_namespace(
+    defaults: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     roles = {role["metadata"]["name"]: role for role in by_kind(defaults, "ClusterRole")}
-    assert grants(roles["orchestrator-operator"]["rules"]) == NAMESPACED_RIGHTS
-    assert grants(roles["orchestrator-operator-discovery"]["rules"]) == CLUSTER_RIGHTS
+    rights = grants(roles["orchestrator-operator"]["rules"])
+    check_namespaced_rules(rights)
+    assert grants(roles["orchestrator-operator-discovery"]["rules"]) == DISCOVERY
+    (namespaced_role,) = by_kind(template(tmp_path, {"watchNamespaces": ["team-a"]}), "Role")
+    assert grants(namespaced_role["rules"]) == rights
 
     bindings = by_kind(defaults, "ClusterRoleBinding")
     assert {b["roleRef"]["name"] for b in bindings} == set(roles)
@@ -377,11 +409,11 @@ def test_namespaced_mode_grants_rights_only_in_the_watched_namespaces(tmp_path: 
     documents = template(tmp_path, {"watchNamespaces": ["team-a", "team-b"]})
 
     (cluster_role,) = by_kind(documents, "ClusterRole")
-    assert grants(cluster_role["rules"]) == CLUSTER_RIGHTS
+    assert grants(cluster_role["rules"]) == {**DISCOVERY, **NAMESPACES}
     roles = by_kind(documents, "Role")
     assert sorted(role["metadata"]["namespace"] for role in roles) == ["team-a", "team-b"]
     for role in roles:
-        assert grants(role["rules"]) == NAMESPACED_RIGHTS
+        check_namespaced_rules(grants(role["rules"]))
     bindings = by_kind(documents, "RoleBinding")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:

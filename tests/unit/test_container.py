@@ -267,6 +267,36 @@ def test_the_installed_command_reports_its_version_and_help(installed: Path) -> 
     assert "--liveness" in run_help
 
 
+def test_the_installed_package_loads_the_operator_itself(installed: Path) -> None:
+    # `run` imports kopf and every handler module only once it starts; --help does not, so a
+    # dependency missing from the lock would show first in a cluster.
+    completed = subprocess.run(
+        [
+            str(installed / "bin" / "python"),
+            "-c",
+            "import kopf, orchestrator_operator.handlers as h;"
+            "from orchestrator_operator.cli.run import run;"
+            "print(kopf.__version__, ' '.join(sorted(h.__all__)))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(installed)},
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    version, handlers = completed.stdout.split(" ", 1)
+    assert version == _locked()["kopf"]
+    assert handlers.split() == [
+        "holders",
+        "installation",
+        "operator",
+        "secrets",
+        "sources",
+        "workflow",
+    ]
+
+
 def test_the_installed_package_renders_the_example_workflow(installed: Path) -> None:
     # Rendering reads the package's templates and models: a wheel missing package data fails.
     output = _run(installed, "render", "-f", str(ROOT / "examples" / "workflow.yaml"))

@@ -68,41 +68,48 @@ The image, by digest when one is given, otherwise by tag (the appVersion by defa
 
 {{/*
 The rights the operator needs in each namespace it serves: in a ClusterRole when it serves
-all of them, in one Role per namespace otherwise. No wildcards; Secrets are only read.
+all of them, in one Role per namespace otherwise. No wildcards and no `update`: every write is
+a server-side apply (patch, and create when the object is new), a merge patch of a status, a
+delete or a new Event. Secrets are only read.
 */}}
 {{- define "orchestrator-operator.namespacedRules" -}}
-# The resources the operator serves; the git mirror creates and deletes Workflows.
+# The resources the operator serves: read, and their status written. The git mirror also
+# applies the Workflows it mirrors and deletes those whose folder left the source; the
+# installations are their users' alone.
 - apiGroups: ["orchestrator.dev"]
-  resources: ["workflows", "orchestratorinstances"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  resources: ["workflows"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: ["orchestrator.dev"]
+  resources: ["orchestratorinstances"]
+  verbs: ["get", "list", "watch"]
 - apiGroups: ["orchestrator.dev"]
   resources: ["workflows/status", "orchestratorinstances/status"]
-  verbs: ["get", "update", "patch"]
+  verbs: ["patch"]
 # What a Workflow and an installation become: properties and resource files, the runtime's
-# and the Data Index's Services and Deployments, and the NetworkPolicies around them.
+# and the Data Index's Services and Deployments, and the NetworkPolicies around them. Read
+# before the first apply, to refuse taking over an object of the same name; deleted when an
+# installation no longer has a service, or a mirrored folder goes.
 - apiGroups: [""]
   resources: ["configmaps", "services"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: ["networking.k8s.io"]
   resources: ["networkpolicies"]
-  verbs: ["get", "list", "watch", "create", "update", "patch", "delete"]
-# Pods are only read, to tell why a runtime does not start (image pulls, crashes).
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Pods are only watched, to tell why a runtime does not start (image pulls, crashes).
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["list", "watch"]
 # Secrets are only read: their key names for a Workflow's status, git credentials for the
 # mirror. The operator never creates or changes a Secret.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
-# Events for the owners of Workflows and installations; patch lets kopf aggregate repeats.
+# Events for the owners of Workflows and installations. The controllers and kopf (for its own
+# failures) only ever post new core/v1 Events.
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- end }}

@@ -3,6 +3,13 @@
 Importing this package registers every handler with kopf's default registry.
 """
 
-from orchestrator_operator.handlers import holders, installation, operator, sources, workflow
+from orchestrator_operator.handlers import (
+    holders,
+    installation,
+    operator,
+    secrets,
+    sources,
+    workflow,
+)
 
-__all__ = ["holders", "installation", "operator", "sources", "workflow"]
+__all__ = ["holders", "installation", "operator", "secrets", "sources", "workflow"]

@@ -108,11 +108,3 @@ async def installation_child_event(body: kopf.Body, memo: Any, **_: Any) -> None
         state.installations.owner_changed(
             metadata["namespace"], metadata["labels"][INSTALLATION_LABEL]
         )
-
-
-@kopf.on.event("secrets")
-async def installation_secret_event(body: kopf.Body, memo: Any, **_: Any) -> None:
-    state: OperatorState = memo.state
-    if state.installations:
-        metadata = body["metadata"]
-        state.installations.secret_changed(metadata["namespace"], metadata["name"])

@@ -33,10 +33,20 @@ DOMAIN = "orchestrator.dev"
 INSTALLATION_WORKERS = 2
 
 
-@kopf.on.startup()
-async def configure(
-    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any
-) -> None:
+# A watch request asks the API server to end it after this long; kopf then reconnects from the
+# last resource version it saw. Without it the server picks 30 to 60 minutes, and a stream that
+# a proxy or load balancer silently dropped goes unnoticed for as long. Whole seconds: kopf
+# passes it on as timeoutSeconds, which the API server refuses with a fraction ("300.0").
+WATCH_SERVER_TIMEOUT = 300
+# The client gives up on a watch request a little after the server should have ended it, for
+# the servers and proxies that never do.
+WATCH_CLIENT_TIMEOUT = WATCH_SERVER_TIMEOUT + 30.0
+CONNECT_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 60.0
+
+
+def apply_settings(settings: kopf.OperatorSettings) -> None:
+    """kopf's settings for this operator: where it keeps its marks, how it watches."""
     settings.persistence.finalizer = f"{DOMAIN}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=DOMAIN)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -44,10 +54,20 @@ async def configure(
     )
     # kopf posts its own failures as Events; our reconcilers post theirs with stable reasons.
     settings.posting.level = logging.WARNING
-    settings.networking.request_timeout = 60
-    settings.networking.connect_timeout = 10
+    settings.networking.request_timeout = REQUEST_TIMEOUT
+    settings.networking.connect_timeout = CONNECT_TIMEOUT
+    settings.watching.server_timeout = WATCH_SERVER_TIMEOUT
+    settings.watching.client_timeout = WATCH_CLIENT_TIMEOUT
+    settings.watching.connect_timeout = CONNECT_TIMEOUT
     # Pages of the initial listing, so that thousands of objects do not arrive in one body.
     settings.watching.chunk_size = 500
+
+
+@kopf.on.startup()
+async def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any
+) -> None:
+    apply_settings(settings)
     logging.getLogger("kopf.objects").addFilter(_quiet_watch_handlers)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -136,10 +136,3 @@ async def user_config_map_event(namespace: str | None, name: str, memo: Any, **_
     state: OperatorState = memo.state
     if state.workflows and namespace:
         state.workflows.config_map_changed(namespace, name)
-
-
-@kopf.on.event("secrets")
-async def secret_event(namespace: str | None, name: str, memo: Any, **_: Any) -> None:
-    state: OperatorState = memo.state
-    if state.workflows and namespace:
-        state.workflows.secret_changed(namespace, name)

@@ -62,6 +62,8 @@ class AuditEvent:
     status: int | None
     user_agent: str
     received: datetime.datetime
+    # When the response ended: for a watch, when the stream closed.
+    completed: datetime.datetime | None
     uri: str
 
     @classmethod
@@ -70,6 +72,8 @@ class AuditEvent:
         user = raw.get("user") or {}
         status = (raw.get("responseStatus") or {}).get("code")
         received = datetime.datetime.fromisoformat(raw["requestReceivedTimestamp"])
+        stage = raw.get("stageTimestamp")
+        completed = datetime.datetime.fromisoformat(stage) if stage else None
         return cls(
             verb=raw.get("verb", ""),
             user=user.get("username", ""),
@@ -82,6 +86,7 @@ class AuditEvent:
             status=status,
             user_agent=raw.get("userAgent", ""),
             received=received,
+            completed=completed,
             uri=raw.get("requestURI", ""),
         )
 

@@ -235,6 +235,18 @@ class LocalControlPlane:
     def audit(self) -> AuditLog:
         return AuditLog(self.dir / "audit.log")
 
+    @property
+    def process_group(self) -> int:
+        """The process group every component runs in, led by the reaper.
+
+        Another process started in it (`processes.Component(..., process_group=...)`), such as
+        an operator under test, goes with the control plane: at `stop()`, and also when the
+        owner dies without stopping it, SIGKILL included.
+        """
+        if self._reaper is None:
+            raise ControlPlaneError("the control plane is not running")
+        return self._reaper.process_group
+
     def pids(self) -> dict[str, int]:
         """Process ids by component name, the reaper included."""
         pids = {name: component.pid for name, component in self._components.items()}

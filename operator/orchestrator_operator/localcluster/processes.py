@@ -64,7 +64,12 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 class Component:
-    """One running binary of the control plane, its output going to a log file."""
+    """One running process of the control plane, its output going to a log file.
+
+    `process_group` is the reaper's, so that the process never outlives the control plane's
+    owner; 0 makes a group of its own, for a process with no control plane to go with, which
+    then only has the parent-death signal.
+    """
 
     def __init__(
         self,

@@ -542,6 +542,8 @@ class SourceController:
             if error.status != 403:
                 raise
             # An operator allowed only some namespaces sweeps those it knows of.
+            # Limitation: such an operator is refused the first request of every sweep, which
+            # the API server's audit log shows as a 403 of the operator's account.
             for namespace in namespaces:
                 await self.writer.delete_labelled(namespace, selector, keep)
 
