@@ -5,8 +5,9 @@ with the chart's CRDs and nothing else on it: no other operator can do the work 
 The operator then runs under a token of that ServiceAccount (TokenRequest) and takes an
 installation with a Data Index, a Jobs Service, NetworkPolicies and a git source, a Workflow
 linked to it, a broken one and one naming no installation, to their end states, and deletes
-what a change leaves behind. The API server's audit log then says what it did: no request
-refused (the grants are enough), and every right the chart grants used (they are no more).
+what a change leaves behind; restarted, it reads what it made. The API server's audit log then
+says what it did: no request refused (the grants are enough), and every right the chart grants
+used (they are no more).
 """
 
 from __future__ import annotations
@@ -338,6 +339,19 @@ def used_rights(events: list[AuditEvent]) -> Rights:
     return used
 
 
+# The kinds of children an installation and a Workflow make, read once after a restart.
+FIRST_LOOK_KINDS = {"configmaps", "services", "deployments", "networkpolicies"}
+
+
+def first_looks(plane: LocalControlPlane, since: Any, user: str) -> set[str]:
+    plane.sync_audit()
+    return {
+        str(event.resource)
+        for event in plane.audit_events(since)
+        if event.user == user and event.verb == "get" and event.resource in FIRST_LOOK_KINDS
+    }
+
+
 def describe(rights: Rights) -> list[str]:
     return sorted(f"{verb} {group or 'core'}/{resource}" for group, resource, verb in rights)
 
@@ -369,6 +383,16 @@ def test_the_operator_does_its_job_under_the_charts_account_with_every_right_use
         },
     ) as operator:
         ends = drive(admin, namespace, standin, tmp_path)
+        # A restarted operator reads each child it made once, to see whether anyone changed it
+        # while it was away: the reads it needs rights for and otherwise never makes.
+        restarted = plane.audit.mark()
+        with operator.stopped():
+            pass
+        wait_for(
+            lambda: first_looks(plane, restarted, account.user) >= FIRST_LOOK_KINDS,
+            timeout=60,
+            message="the restarted operator to read its children once",
+        )
         log = operator.log()
 
     assert condition_of(ends["installation"], "SourcesSynced")["status"] == "True"
