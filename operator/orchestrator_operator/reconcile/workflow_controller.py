@@ -191,11 +191,13 @@ class WorkflowController:
                 # the status is written once the children have settled, not before.
                 self.queue.add_after((namespace, name), SETTLE_SECONDS * 2)
                 return
-            if self._waits_for_deployment_controller((namespace, name), observed.deployment):
+            wait = self._wait_for_deployment_controller((namespace, name), observed.deployment)
+            if wait:
                 # Until the deployment controller has looked at the new spec, the Deployment's
                 # status describes the old one: written now, the Workflow's status would change
-                # again a moment later. The controller's update brings the Workflow back.
-                self.queue.add_after((namespace, name), SETTLE_SECONDS)
+                # again a moment later. The controller's update brings the Workflow back through
+                # the Deployment's watch; the timer only ends the wait when no update comes.
+                self.queue.add_after((namespace, name), wait)
                 return
 
         wrote = await self._write_status(body, plan.status)
@@ -204,14 +206,15 @@ class WorkflowController:
             # Nothing changed: the Workflow has settled, and its body need not stay in memory.
             self._recent.pop((namespace, name), None)
 
-    def _waits_for_deployment_controller(
+    def _wait_for_deployment_controller(
         self, key: WorkflowKey, deployment: DeploymentState | None
-    ) -> bool:
+    ) -> float:
+        """How much longer the status waits for the controllers to take up the Deployment."""
         if deployment is None or _taken_up(deployment):
             self._awaiting_deployment_controller.pop(key, None)
-            return False
+            return 0.0
         since = self._awaiting_deployment_controller.setdefault(key, time.monotonic())
-        return time.monotonic() - since < DEPLOYMENT_CONTROLLER_GRACE_SECONDS
+        return max(0.0, since + DEPLOYMENT_CONTROLLER_GRACE_SECONDS - time.monotonic())
 
     async def _observe(self, workflow: Workflow, body: Mapping[str, Any]) -> Observed:
         namespace = workflow.namespace
