@@ -583,8 +583,13 @@ def test_network_policies_admit_the_expected_namespaces_to_each_service(
         DATA_INDEX_SERVICE: sorted(admitted | {"rhdh"} | {operator_namespace} - {None}),
         "orch-jobs-service": sorted(admitted),
     }
+    # The Deployments are applied after the objects they use, NetworkPolicies included.
     templates = {
-        name: apps.read_namespaced_deployment(name, namespace).spec.template.metadata.labels
+        name: wait_for(
+            lambda name=name: apps.read_namespaced_deployment(name, namespace),
+            message=f"Deployment {name}",
+            ignore=(ApiException,),
+        ).spec.template.metadata.labels
         for name in expected
     }
     for name, namespaces in expected.items():

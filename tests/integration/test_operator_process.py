@@ -61,7 +61,9 @@ def test_liveness_answers_with_the_queues_and_every_log_line_is_json(
         client.CustomObjectsApi(k8s).create_namespaced_custom_object(
             GROUP, VERSION, namespace, "workflows", hello_workflow(namespace)
         )
-        operator.wait_for_log(f"Applied Deployment {namespace}/hello for Workflow hello")
+        operator.wait_for_log(
+            f"Applied Deployment {namespace}/hello for Workflow hello", timeout=120
+        )
         lines = operator.log().splitlines()
 
     records = [json.loads(line) for line in lines]
