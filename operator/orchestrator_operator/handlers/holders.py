@@ -13,50 +13,32 @@ import kopf
 
 from orchestrator_operator.reconcile.children import NameHolder, holder_of
 
-
-def _held(body: kopf.Body, namespace: str | None, name: str | None) -> dict[Any, NameHolder]:
-    return {(namespace, name): holder_of(body)}
-
-
-@kopf.index("configmaps")
-async def config_map_holders(
-    body: kopf.Body, namespace: str | None, name: str | None, **_: Any
-) -> Any:
-    return _held(body, namespace, name)
-
-
-@kopf.index("services")
-async def service_holders(
-    body: kopf.Body, namespace: str | None, name: str | None, **_: Any
-) -> Any:
-    return _held(body, namespace, name)
-
-
-@kopf.index("deployments")
-async def deployment_holders(
-    body: kopf.Body, namespace: str | None, name: str | None, **_: Any
-) -> Any:
-    return _held(body, namespace, name)
-
-
-@kopf.index("networkpolicies")
-async def network_policy_holders(
-    body: kopf.Body, namespace: str | None, name: str | None, **_: Any
-) -> Any:
-    return _held(body, namespace, name)
-
-
-# The index of each kind, by the name kopf hands it to handlers under.
+# The index of each kind we create children of, by kind, named as kopf hands it to handlers.
 HOLDER_INDEXES: Mapping[str, str] = {
     "ConfigMap": "config_map_holders",
     "Service": "service_holders",
     "Deployment": "deployment_holders",
     "NetworkPolicy": "network_policy_holders",
 }
+_RESOURCES = {
+    "ConfigMap": "configmaps",
+    "Service": "services",
+    "Deployment": "deployments",
+    "NetworkPolicy": "networkpolicies",
+}
+
+
+async def name_holder(
+    body: kopf.Body, namespace: str | None, name: str | None, **_: Any
+) -> dict[Any, NameHolder]:
+    return {(namespace, name): holder_of(body)}
+
+
+for _kind, _index in HOLDER_INDEXES.items():
+    kopf.index(_RESOURCES[_kind], id=_index)(name_holder)
 
 
 def holder_indexes(handler_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The holder indexes among what kopf handed a handler."""
-    return {
-        name: handler_kwargs[name] for name in HOLDER_INDEXES.values() if name in handler_kwargs
-    }
+    names = HOLDER_INDEXES.values()
+    return {name: index for name, index in handler_kwargs.items() if name in names}
