@@ -71,6 +71,15 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     work = Path(tempfile.mkdtemp(prefix="orchestrator-quickstart-"))
+    try:
+        run(work, args.keep_running, args.timeout)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("Stopped.")
+    return 0
+
+
+def run(work: Path, keep_running: bool, timeout: float) -> None:
     print("Starting the local control plane (first run builds it from the Go module proxy)...")
     with (
         LocalControlPlane(crds=sorted((ROOT / "crds").glob("*.yaml"))) as plane,
@@ -79,7 +88,11 @@ def main() -> int:
     ):
         print(f"  ready in {plane.started_in:.1f}s; kubeconfig {plane.kubeconfig}")
         seed_data_index(standin)
-        print(f"  stand-in Data Index (not the real service) at {standin.url}")
+        print(
+            f"  stand-in Data Index (not the real service) at {standin.url}; it also answers"
+            " each runtime's management endpoint in the runtime's place"
+        )
+        print("  kwok stands in for the kubelets: pods are marked Running, no container runs")
         print(f"  the fixture repository, served over HTTPS at {repository_url}")
         operator_kubeconfig = plane.mint_kubeconfig("orchestrator-operator", ["system:masters"])
         env = {
@@ -92,19 +105,20 @@ def main() -> int:
             apply_installation(api)
             names = apply_workflows(api, standin)
             apply_mirror(api, repository_url)
-            wait_until_settled(api, names, args.timeout)
+            wait_until_settled(api, names, timeout)
             print_table(api)
             print_installation(api)
-            wait_until_mirrored(api, args.timeout)
+            wait_until_mirrored(api, timeout)
             print_mirror(api)
-            if args.keep_running:
+            if keep_running:
                 print(f"\nexport KUBECONFIG={plane.kubeconfig}")
                 print(f"Operator log: {work / 'operator.log'}. Ctrl-C stops everything.")
+                print(
+                    "The stand-in knows only what the quick start applied: an installation or a"
+                    " linked Workflow of your own shows DataIndexError or ProcessNotServed here."
+                )
                 with contextlib.suppress(KeyboardInterrupt):
                     signal.pause()
-    shutil.rmtree(work, ignore_errors=True)
-    print("Stopped.")
-    return 0
 
 
 @contextlib.contextmanager
@@ -194,6 +208,8 @@ def apply_workflows(api: client.ApiClient, standin: StandIn) -> list[str]:
         installation={"name": INSTALLATION},
     )
     broken["metadata"]["name"] = "greeting-broken"
+    # An id of its own: runs are counted by workflow id, and this copy has none.
+    broken["spec"]["definition"] = {**broken["spec"]["definition"], "id": "greeting-broken"}
     broken["spec"]["definition"] = json.loads(json.dumps(broken["spec"]["definition"]))
     broken["spec"]["definition"]["states"][1]["transition"] = "GreetInKlingon"
     custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, broken)

@@ -281,8 +281,10 @@ def test_a_missing_config_map_of_files_is_named() -> None:
     )
     plan = plan_workflow(workflow, Observed(config_maps={"vendor-specs": None}), NOW)
     assert plan.children is None
-    assert condition(plan, "DefinitionValid")["reason"] == "ConfigMapNotFound"
-    assert "vendor-specs" in condition(plan, "DefinitionValid")["message"]
+    for kind in ("DefinitionValid", "DependenciesResolved"):
+        assert condition(plan, kind)["status"] == "False"
+        assert condition(plan, kind)["reason"] == "ConfigMapNotFound"
+        assert "vendor-specs" in condition(plan, kind)["message"]
 
 
 def test_files_from_config_maps_count_for_validation() -> None:

@@ -156,7 +156,7 @@ def plan_workflow(
     profile = Profile(workflow.spec.profile)
     info = read_info(workflow.spec.definition)
     validity = _check_definition(workflow, observed, profile)
-    dependencies = _check_dependencies(workflow, observed)
+    dependencies = _check_dependencies(workflow, observed, profile)
 
     link = observed.installation
     given = RenderInput(
@@ -219,19 +219,10 @@ def plan_workflow(
 
 
 def _check_definition(workflow: Workflow, observed: Observed, profile: Profile) -> Finding:
-    missing = [
-        ref.config_map
-        for ref in workflow.spec.config_map_files
-        if observed.config_maps.get(ref.config_map) is None
-    ]
-    if missing and profile is Profile.DEV:
-        return Finding(
-            DEFINITION_VALID,
-            FALSE,
-            CONFIG_MAP_NOT_FOUND,
-            f"ConfigMap {missing[0]!r}, named in spec.configMapFiles, does not exist in namespace"
-            f" {workflow.namespace!r}",
-        )
+    missing = _missing_file_config_map(workflow, observed, profile)
+    if missing is not None:
+        # Without its files the definition cannot be checked.
+        return replace(missing, type=DEFINITION_VALID)
     if profile is Profile.DEV:
         clash = _duplicate_path(workflow, observed)
         if clash:
@@ -305,8 +296,30 @@ def resource_files(workflow: Workflow, observed: Observed) -> dict[str, bytes]:
     return files
 
 
-def _check_dependencies(workflow: Workflow, observed: Observed) -> Finding:
-    missing = _missing_secret(workflow, observed) or _missing_env_value(workflow, observed)
+def _missing_file_config_map(
+    workflow: Workflow, observed: Observed, profile: Profile
+) -> Finding | None:
+    """The first ConfigMap of spec.configMapFiles that does not exist, where it is mounted."""
+    if profile is not Profile.DEV:
+        return None
+    for ref in workflow.spec.config_map_files:
+        if observed.config_maps.get(ref.config_map) is None:
+            return Finding(
+                DEPENDENCIES_RESOLVED,
+                FALSE,
+                CONFIG_MAP_NOT_FOUND,
+                f"ConfigMap {ref.config_map!r}, named in spec.configMapFiles, does not exist in"
+                f" namespace {workflow.namespace!r}",
+            )
+    return None
+
+
+def _check_dependencies(workflow: Workflow, observed: Observed, profile: Profile) -> Finding:
+    missing = (
+        _missing_file_config_map(workflow, observed, profile)
+        or _missing_secret(workflow, observed)
+        or _missing_env_value(workflow, observed)
+    )
     if missing is not None:
         return missing
     if observed.installation and observed.installation.problem:
