@@ -36,6 +36,12 @@ def _owned_child(
     return {(namespace, labels[WORKFLOW_LABEL]): observe(plain(body))}
 
 
+# Limitation: kopf holds every handler back until each indexed kind is listed, and the way it
+# tracks that costs time growing faster than the square of the objects listed at start. With
+# 7,666 ConfigMaps in the cluster the operator did not reconcile anything within five minutes,
+# and the listing then failed with 410 Gone (see the chunk size in handlers/operator.py): an
+# operator in a cluster with thousands of ConfigMaps may not start. Replacing these indexes by
+# caches kept from plain watch events would lift it.
 @kopf.index("configmaps", labels=OWNED)
 async def workflow_config_maps(
     body: kopf.Body, namespace: str | None, labels: Mapping[str, str], **_: Any
