@@ -495,8 +495,8 @@ def test_sigkilled_owner_leaves_no_process_port_or_folder(tmp_path: Path):
             owner.wait()
 
 
-# What a test session does: a control plane, and the operator as its own process beside it.
-_TEST_SESSION = """
+# What a test run does: a control plane, and the operator as its own process beside it.
+_TEST_RUN = """
 import json, sys, time
 from pathlib import Path
 
@@ -524,28 +524,28 @@ with LocalControlPlane(simulate_pods=False, parent_dir=folder) as plane:
 
 
 @local_only
-def test_sigkilled_test_session_leaves_no_operator_behind(tmp_path: Path):
+def test_a_sigkilled_test_run_leaves_no_operator_behind(tmp_path: Path):
     tests = Path(__file__).resolve().parents[1]
-    log = tmp_path / "session.log"
+    log = tmp_path / "test-run.log"
     with log.open("w") as stderr:
-        session = subprocess.Popen(
-            [sys.executable, "-c", _TEST_SESSION, str(tests), str(tmp_path)],
+        test_run = subprocess.Popen(
+            [sys.executable, "-c", _TEST_RUN, str(tests), str(tmp_path)],
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
             text=True,
         )
     try:
-        line = _first_line(session, timeout=180)
-        assert line, f"the session exited: {log.read_text()}"
+        line = _first_line(test_run, timeout=180)
+        assert line, f"the test run exited: {log.read_text()}"
         state = json.loads(line)
         pids = list(state["pids"].values())
         folder = Path(state["dir"])
         assert "operator" in state["pids"]
         assert all(_alive(pid) for pid in pids)
 
-        session.send_signal(signal.SIGKILL)
-        session.wait()
+        test_run.send_signal(signal.SIGKILL)
+        test_run.wait()
 
         wait_for(
             lambda: not _leftovers(pids, state["ports"], folder),
@@ -553,6 +553,6 @@ def test_sigkilled_test_session_leaves_no_operator_behind(tmp_path: Path):
             message=lambda: f"still there: {_leftovers(pids, state['ports'], folder)}",
         )
     finally:
-        if session.poll() is None:
-            session.kill()
-            session.wait()
+        if test_run.poll() is None:
+            test_run.kill()
+            test_run.wait()
