@@ -49,6 +49,23 @@ def standin() -> Iterator[StandIn]:
         yield server
 
 
+def recorded_poller(
+    recorder: Recorder, store: LiveStatus, urls: ServiceUrls, *, probing: bool
+) -> RunsPoller:
+    """A poller that tells `recorder` what changed, on its clock; it polls when told to."""
+    return RunsPoller(
+        client=DataIndexClient(timeout=5),
+        probe=RuntimeProbe(timeout=5, reachable=urls.reachable) if probing else None,
+        store=store,
+        urls=urls,
+        interval=30,
+        targets=lambda key: None,
+        workflows_changed=recorder.workflows.append,
+        installation_changed=recorder.installations.append,
+        clock=recorder.clock,
+    )
+
+
 def run_rounds(
     standin: StandIn,
     recorder: Recorder,
@@ -61,17 +78,7 @@ def run_rounds(
     urls = ServiceUrls(template=standin.override_template)
 
     async def go() -> None:
-        poller = RunsPoller(
-            client=DataIndexClient(timeout=5),
-            probe=RuntimeProbe(timeout=5, reachable=urls.reachable),
-            store=store,
-            urls=urls,
-            interval=30,
-            targets=lambda key: None,
-            workflows_changed=recorder.workflows.append,
-            installation_changed=recorder.installations.append,
-            clock=recorder.clock,
-        )
+        poller = recorded_poller(recorder, store, urls, probing=True)
         target = PollTarget(DATA_INDEX, in_cluster=True, workflows=[GREETING, IDLE])
         try:
             for index, advance in enumerate(rounds):
@@ -126,17 +133,7 @@ def test_a_failing_data_index_keeps_the_figures_and_marks_them_stale(standin: St
     urls = ServiceUrls(template=standin.override_template)
 
     async def go() -> None:
-        poller = RunsPoller(
-            client=DataIndexClient(timeout=5),
-            probe=None,
-            store=store,
-            urls=urls,
-            interval=30,
-            targets=lambda key: None,
-            workflows_changed=recorder.workflows.append,
-            installation_changed=recorder.installations.append,
-            clock=recorder.clock,
-        )
+        poller = recorded_poller(recorder, store, urls, probing=False)
         target = PollTarget(DATA_INDEX, in_cluster=True, workflows=[GREETING])
         assert await poller.poll_once(KEY, target) is True
         index.failing = 503
@@ -189,17 +186,7 @@ def test_runtimes_are_probed_while_the_data_index_fails(standin: StandIn) -> Non
     urls = ServiceUrls(template=standin.override_template)
 
     async def go() -> bool:
-        poller = RunsPoller(
-            client=DataIndexClient(timeout=5),
-            probe=RuntimeProbe(timeout=5, reachable=urls.reachable),
-            store=store,
-            urls=urls,
-            interval=30,
-            targets=lambda key: None,
-            workflows_changed=recorder.workflows.append,
-            installation_changed=recorder.installations.append,
-            clock=recorder.clock,
-        )
+        poller = recorded_poller(recorder, store, urls, probing=True)
         try:
             target = PollTarget(DATA_INDEX, in_cluster=True, workflows=[GREETING, IDLE])
             return await poller.poll_once(KEY, target)
