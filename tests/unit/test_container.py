@@ -288,7 +288,7 @@ def test_the_installed_package_loads_the_operator_itself(installed: Path) -> Non
     version, handlers = completed.stdout.split(" ", 1)
     assert version == _locked()["kopf"]
     assert handlers.split() == [
-        "holders",
+        "caches",
         "installation",
         "operator",
         "secrets",

@@ -4,7 +4,7 @@ Importing this package registers every handler with kopf's default registry.
 """
 
 from orchestrator_operator.handlers import (
-    holders,
+    caches,
     installation,
     operator,
     secrets,
@@ -12,4 +12,4 @@ from orchestrator_operator.handlers import (
     workflow,
 )
 
-__all__ = ["holders", "installation", "operator", "secrets", "sources", "workflow"]
+__all__ = ["caches", "installation", "operator", "secrets", "sources", "workflow"]

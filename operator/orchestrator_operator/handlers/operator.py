@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
@@ -16,6 +17,7 @@ from orchestrator_operator.adapters.dataindex import DataIndexClient
 from orchestrator_operator.adapters.runtime import RuntimeProbe
 from orchestrator_operator.adapters.serviceurls import ServiceUrls
 from orchestrator_operator.config import OperatorConfig
+from orchestrator_operator.handlers import caches
 from orchestrator_operator.handlers.state import OperatorState
 from orchestrator_operator.metrics import OperatorMetrics
 from orchestrator_operator.reconcile.installation_controller import InstallationController
@@ -62,8 +64,7 @@ def apply_settings(settings: kopf.OperatorSettings) -> None:
     # Pages of the initial listing, so that thousands of objects do not arrive in one body.
     # Limitation: a listing that takes longer than the API server keeps its continue tokens
     # (about five minutes, until etcd compacts) ends in 410 Gone, which stops kopf and so the
-    # operator; the pod restarts and lists again. Seen with 7,666 ConfigMaps of up to 330 KB
-    # on a two-core machine whose API server was kept busy by other clients.
+    # operator; the pod restarts and lists again.
     settings.watching.chunk_size = 500
 
 
@@ -117,6 +118,7 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
         observe=state.observe_request,
     )
     state.api = api
+    state.cache = caches.new_cache()
     state.workflows = WorkflowController(
         api=api,
         children=state.workflow_children,
@@ -126,8 +128,9 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
         component=state.config.field_manager,
         queue=WorkQueue(observe=metrics.reconcile_observer("workflow")),
     )
+    workflows = state.workflows
     state.tasks = [
-        asyncio.create_task(state.workflows.queue.work(state.workflows.process))
+        asyncio.create_task(_when_cache_ready(state, workflows.queue, workflows.process))
         for _ in range(state.config.workers)
     ]
     state.tasks.append(asyncio.create_task(_resync_forever(state)))
@@ -145,6 +148,7 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
     )
     metrics.controller_started("workflow", state.config.workers, state.workflows.queue.__len__)
     _start_installations(state, api, metrics)
+    caches.attach(state)
     metrics.mark_ready()
     logger.info("Controllers started with %d workers", state.config.workers)
 
@@ -181,10 +185,20 @@ def _start_installations(state: OperatorState, api: kube.KubeApi, metrics: Opera
         observe=metrics.data_index_poll,
     )
     state.tasks.extend(
-        asyncio.create_task(installations.queue.work(installations.process))
+        asyncio.create_task(_when_cache_ready(state, installations.queue, installations.process))
         for _ in range(INSTALLATION_WORKERS)
     )
     metrics.controller_started("installation", INSTALLATION_WORKERS, installations.queue.__len__)
+
+
+async def _when_cache_ready(
+    state: OperatorState, queue: WorkQueue, process: Callable[[Any], Awaitable[None]]
+) -> None:
+    """A worker that starts once every watched kind is listed into the cache: before that, a
+    child not yet seen would be applied again, and a name someone holds would look free."""
+    if state.cache:
+        await state.cache.ready.wait()
+    await queue.work(process)
 
 
 def _discovery_pool(processes: int) -> Executor | None:
@@ -231,6 +245,7 @@ async def _resync_forever(state: OperatorState) -> None:
 @kopf.on.cleanup()
 async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     state: OperatorState = memo.state
+    caches.detach()
     for task in state.tasks:
         task.cancel()
     await asyncio.gather(*state.tasks, return_exceptions=True)

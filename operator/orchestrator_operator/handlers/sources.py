@@ -1,5 +1,6 @@
 """Watches that feed the source controller: installations (their sources, the sync-now
-annotation) and the deletion of mirrored objects, which the controller puts back."""
+annotation) and the deletion of mirrored Workflows, which the controller puts back. Mirrored
+ConfigMaps reach it through the cache (handlers/caches.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,6 @@ async def source_installation_event(
 
 
 @kopf.on.event(GROUP, VERSION, "workflows", labels=MIRRORED)
-@kopf.on.event("configmaps", labels=MIRRORED)
 async def mirrored_object_event(
     event: kopf.RawEvent,
     body: kopf.Body,
