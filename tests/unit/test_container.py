@@ -293,7 +293,6 @@ def test_the_installed_package_loads_the_operator_itself(installed: Path) -> Non
         "operator",
         "secrets",
         "sources",
-        "workflow",
     ]
 
 

@@ -78,7 +78,7 @@ delete or a new Event. Secrets are only read.
 # installations are their users' alone.
 - apiGroups: ["orchestrator.dev"]
   resources: ["workflows"]
-  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  verbs: ["list", "watch", "create", "patch", "delete"]
 - apiGroups: ["orchestrator.dev"]
   resources: ["orchestratorinstances"]
   verbs: ["get", "list", "watch"]

@@ -9,7 +9,6 @@ from orchestrator_operator.handlers import (
     operator,
     secrets,
     sources,
-    workflow,
 )
 
-__all__ = ["caches", "installation", "operator", "secrets", "sources", "workflow"]
+__all__ = ["caches", "installation", "operator", "secrets", "sources"]

@@ -1,12 +1,13 @@
-"""The watch streams of the kinds we create, read straight into the controllers' cache.
+"""The watch streams of Workflows and of the kinds we create, read straight into the
+controllers.
 
 kopf lists and watches each resource with handlers once, and hands every event to a task per
-object that runs the handlers. For the kinds we create children of, and the pods of runtimes,
-that machinery costs more than the work: the controllers only need a few facts of each object
-(who holds a name, what a child looked like, why a pod waits) and a word to the owner. So the
-operator reads those streams as they arrive, before kopf's per-object tasks: each event updates
-the cache and tells the owner, and goes no further. The kinds keep a kopf handler only so that
-kopf watches them.
+object that copies the body and runs the handlers. For Workflows, the kinds we create children
+of, and the pods of runtimes, that machinery cost more than the work: the controllers need a
+few facts of each child (who holds a name, what a child looked like, why a pod waits), the
+Workflow's body, and a word to the owner. So the operator reads these streams as they arrive,
+ahead of kopf's per-object tasks: each event updates the cache, tells the controllers, and goes
+no further. The kinds keep a kopf handler only so that kopf watches them.
 
 kopf's own indexes could keep these facts, but kopf holds every handler back until they are
 filled, and the way it tracks that costs more than the square of the objects listed: with
@@ -37,7 +38,6 @@ from orchestrator_operator.handlers.state import (
     OperatorState,
     holders_index,
 )
-from orchestrator_operator.handlers.workflow import plain, pod_problem
 from orchestrator_operator.reconcile.cache import Change, Entry, Indexer, WatchCache
 from orchestrator_operator.reconcile.children import holder_of, observe
 from orchestrator_operator.reconcile.installation_controller import linked_workflow_of
@@ -60,6 +60,9 @@ CHILD_RESOURCES = {
 PODS = "pods"
 WORKFLOWS = "workflows.orchestrator.dev"
 
+# Waiting reasons that every starting pod passes through; they are not problems.
+_ROUTINE_WAITING = {"ContainerCreating", "PodInitializing"}
+
 
 def _child_entries(kind: str, body: Mapping[str, Any]) -> Iterator[Entry]:
     metadata = body["metadata"]
@@ -68,12 +71,34 @@ def _child_entries(kind: str, body: Mapping[str, Any]) -> Iterator[Entry]:
     yield holders_index(kind), (namespace, name), holder_of(body)
     if labels.get(MANAGED_BY_LABEL) == MANAGED_BY:
         if WORKFLOW_LABEL in labels and kind != "NetworkPolicy":
-            yield WORKFLOW_CHILDREN, (namespace, labels[WORKFLOW_LABEL]), observe(plain(body))
+            yield WORKFLOW_CHILDREN, (namespace, labels[WORKFLOW_LABEL]), observe(body)
         if INSTALLATION_LABEL in labels:
             key = (namespace, labels[INSTALLATION_LABEL])
-            yield INSTALLATION_CHILDREN, key, observe(plain(body))
+            yield INSTALLATION_CHILDREN, key, observe(body)
     if kind == "ConfigMap" and SOURCE_LABEL in labels:
         yield MIRRORED_CONFIG_MAPS, (namespace, name), dict(labels)
+
+
+def pod_problem(pod: Mapping[str, Any]) -> str | None:
+    """Why a pod of the runtime does not serve, in words from the kubelet, or None."""
+    name = pod["metadata"]["name"]
+    status = pod.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            return f"pod {name}: {condition.get('reason')}: {condition.get('message', '')}".strip()
+    for container in status.get("containerStatuses") or []:
+        state = container.get("state") or {}
+        waiting = state.get("waiting")
+        if waiting and waiting.get("reason") not in _ROUTINE_WAITING:
+            return f"pod {name}: {waiting.get('reason')}: {waiting.get('message', '')}".strip(": ")
+        terminated = (container.get("lastState") or {}).get("terminated")
+        if terminated and terminated.get("exitCode") and not container.get("ready"):
+            restarts = container.get("restartCount", 0)
+            return (
+                f"pod {name}: exited with code {terminated['exitCode']}"
+                f" ({terminated.get('reason', 'Error')}), restarted {restarts} times"
+            )
+    return None
 
 
 def _pod_entries(body: Mapping[str, Any]) -> Iterator[Entry]:
@@ -81,7 +106,7 @@ def _pod_entries(body: Mapping[str, Any]) -> Iterator[Entry]:
     labels = metadata.get("labels") or {}
     if WORKFLOW_LABEL in labels:
         key = (metadata.get("namespace"), labels[WORKFLOW_LABEL])
-        yield POD_PROBLEMS, key, pod_problem(plain(body))
+        yield POD_PROBLEMS, key, pod_problem(body)
 
 
 def _link_entries(body: Mapping[str, Any]) -> Iterator[Entry]:
@@ -102,6 +127,9 @@ def new_cache() -> WatchCache:
 def tell_owners(state: OperatorState, change: Change, body: Mapping[str, Any] | None) -> None:
     """Tell each controller what one change of a watched object means to it."""
     workflows, installations, sources = state.workflows, state.installations, state.sources
+    if change.resource == WORKFLOWS:
+        _workflow_changed(state, change, body)
+        return
     owners: set[tuple[str, Hashable]] = {
         (index, key) for index, key, _ in change.before + change.after
     }
@@ -122,6 +150,21 @@ def tell_owners(state: OperatorState, change: Change, body: Mapping[str, Any] | 
         for index, _, mirrored_labels in change.before:
             if index == MIRRORED_CONFIG_MAPS:
                 sources.mirrored_object_deleted("ConfigMap", namespace, name, mirrored_labels)
+
+
+def _workflow_changed(state: OperatorState, change: Change, body: Mapping[str, Any] | None) -> None:
+    namespace, name = change.ref
+    if body is None or namespace is None:
+        # Gone while the watch was away: only the listing that followed says so, without the
+        # labels. A mirrored Workflow lost that way comes back at its source's next sync.
+        body = {"metadata": {"namespace": namespace, "name": name}}
+    if state.workflows:
+        state.workflows.workflow_changed(body, deleted=change.deleted)
+    if state.installations:
+        state.installations.workflow_changed(body, deleted=change.deleted)
+    labels = body["metadata"].get("labels") or {}
+    if state.sources and change.deleted and SOURCE_LABEL in labels and namespace:
+        state.sources.mirrored_object_deleted("Workflow", namespace, name, dict(labels))
 
 
 def _resource_name(resource: Any) -> str:
@@ -149,8 +192,6 @@ async def _watch_into_cache(*, resource: Any, namespace: Any, **kwargs: Any) -> 
         async for raw_event in stream:
             yield raw_event
         return
-    # Only the Workflows go on to kopf's handlers; the other kinds end here.
-    passes_on = name == WORKFLOWS
     cache.stream_started(name, namespace)
     try:
         async for raw_event in stream:
@@ -161,8 +202,7 @@ async def _watch_into_cache(*, resource: Any, namespace: Any, **kwargs: Any) -> 
                 body = raw_event["object"]
                 change = cache.event(name, namespace, raw_event["type"], body)
                 tell_owners(state, change, body)
-                if not passes_on:
-                    continue
+                continue
             yield raw_event
     finally:
         cache.stream_ended(name, namespace)
@@ -185,3 +225,6 @@ async def _watched_through_the_cache(**_: Any) -> None:
 
 for _resource in (*CHILD_RESOURCES, PODS):
     kopf.on.event(_resource, id=f"cache-{_resource}")(_watched_through_the_cache)
+kopf.on.event("orchestrator.dev", "v1alpha1", "workflows", id="cache-workflows")(
+    _watched_through_the_cache
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
@@ -134,6 +135,7 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
         for _ in range(state.config.workers)
     ]
     state.tasks.append(asyncio.create_task(_resync_forever(state)))
+    state.tasks.append(asyncio.create_task(_report_cache(state)))
     state.sources = SourceController(
         api=api,
         git_client=git.GitClient(
@@ -199,6 +201,30 @@ async def _when_cache_ready(
     if state.cache:
         await state.cache.ready.wait()
     await queue.work(process)
+
+
+async def _report_cache(state: OperatorState, patience: float = 60.0) -> None:
+    """Say when the cache is filled, and what it still waits for while it takes long."""
+    cache = state.cache
+    if cache is None:
+        return
+    log = logging.getLogger(__name__)
+    started = time.monotonic()
+    while True:
+        try:
+            await asyncio.wait_for(cache.ready.wait(), timeout=patience)
+        except TimeoutError:
+            log.warning(
+                "The controllers still wait for the watches to list: %s",
+                "; ".join(cache.waiting_for()),
+            )
+        else:
+            log.info(
+                "Watches listed in %.1f s: %d objects cached; controllers at work",
+                time.monotonic() - started,
+                cache.size(),
+            )
+            return
 
 
 def _discovery_pool(processes: int) -> Executor | None:

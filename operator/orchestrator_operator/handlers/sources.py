@@ -1,6 +1,6 @@
-"""Watches that feed the source controller: installations (their sources, the sync-now
-annotation) and the deletion of mirrored Workflows, which the controller puts back. Mirrored
-ConfigMaps reach it through the cache (handlers/caches.py)."""
+"""The watch that feeds the source controller: installations, their sources and the sync-now
+annotation. The deletion of mirrored objects, which the controller puts back, reaches it
+through the cache (handlers/caches.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from typing import Any
 
 import kopf
 
+from orchestrator_operator.handlers.installation import plain
 from orchestrator_operator.handlers.state import OperatorState
-from orchestrator_operator.handlers.workflow import plain
-from orchestrator_operator.render.mirror import SOURCE_LABEL
 
 GROUP = "orchestrator.dev"
 VERSION = "v1alpha1"
-MIRRORED = {SOURCE_LABEL: kopf.PRESENT}
 
 
 def _with_sources(
@@ -34,18 +32,3 @@ async def source_installation_event(
     state: OperatorState = memo.state
     if state.sources:
         state.sources.installation_changed(plain(body), deleted=event.get("type") == "DELETED")
-
-
-@kopf.on.event(GROUP, VERSION, "workflows", labels=MIRRORED)
-async def mirrored_object_event(
-    event: kopf.RawEvent,
-    body: kopf.Body,
-    namespace: str | None,
-    name: str,
-    labels: kopf.Labels,
-    memo: Any,
-    **_: Any,
-) -> None:
-    state: OperatorState = memo.state
-    if state.sources and namespace and event.get("type") == "DELETED":
-        state.sources.mirrored_object_deleted(str(body.get("kind")), namespace, name, dict(labels))

@@ -104,6 +104,24 @@ class WatchCache:
             self.ready.set()
         return changes
 
+    def waiting_for(self) -> list[str]:
+        """What keeps the cache from being ready, in words: kinds not watched yet, and streams
+        whose listing is not over."""
+        started = {resource for resource, _ in self._streams}
+        missing = [
+            f"{resource}: no watch yet" for resource in self.indexers if resource not in started
+        ]
+        listing = [
+            f"{resource} in {namespace or 'every namespace'}: listing"
+            for (resource, namespace), stream in self._streams.items()
+            if not stream.listed
+        ]
+        return missing + listing
+
+    def size(self) -> int:
+        """Objects held, over every resource."""
+        return sum(len(objects) for objects in self._entries.values())
+
     def _all_listed(self) -> bool:
         started = {resource for resource, _ in self._streams}
         return started >= set(self.indexers) and all(

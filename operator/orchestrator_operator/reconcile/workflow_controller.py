@@ -25,6 +25,7 @@ from orchestrator_operator.reconcile.apply import (
     read_secret_keys,
     spec_errors,
 )
+from orchestrator_operator.reconcile.bodies import BodyStore
 from orchestrator_operator.reconcile.children import (
     AppliedContent,
     ChildObservation,
@@ -82,11 +83,8 @@ class WorkflowController:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     queue: WorkQueue = field(default_factory=WorkQueue)
     applied: AppliedContent = field(default_factory=AppliedContent)
-    # The latest body each watch event delivered, kept for a short while only: long enough for
-    # the reconciles that follow a change (children settling) to skip a GET, short enough that
-    # the operator never holds every definition of a large cluster in memory.
-    _recent: dict[WorkflowKey, tuple[float, dict[str, Any]]] = field(default_factory=dict)
-    recent_seconds: float = 60.0
+    # The latest body of each Workflow, as its watch or our last status write showed it.
+    bodies: BodyStore = field(default_factory=BodyStore)
     _references: dict[WorkflowKey, References] = field(default_factory=dict)
     # When each Workflow began waiting for the deployment controller, while it waits.
     _awaiting_deployment_controller: dict[WorkflowKey, float] = field(default_factory=dict)
@@ -96,11 +94,11 @@ class WorkflowController:
     def workflow_changed(self, body: Mapping[str, Any], deleted: bool = False) -> None:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         if deleted:
-            self._recent.pop(key, None)
+            self.bodies.pop(key)
             self._references.pop(key, None)
             self._awaiting_deployment_controller.pop(key, None)
             return
-        self._recent[key] = (time.monotonic(), dict(body))
+        self.bodies.put(key, body)
         self.queue.add(key)
 
     def owner_changed(self, namespace: str, workflow_name: str) -> None:
@@ -122,11 +120,6 @@ class WorkflowController:
             if key[0] == namespace and name in references.secrets:
                 self.queue.add(key)
 
-    def _forget_old_bodies(self) -> None:
-        horizon = time.monotonic() - self.recent_seconds
-        for key in [key for key, (seen, _) in self._recent.items() if seen < horizon]:
-            del self._recent[key]
-
     def resync(self) -> None:
         for key in list(self._references):
             self.queue.add(key)
@@ -138,11 +131,9 @@ class WorkflowController:
 
     async def process(self, key: Hashable) -> None:
         namespace, name = _workflow_key(key)
-        self._forget_old_bodies()
-        recent = self._recent.get((namespace, name))
-        body = recent[1] if recent else None
-        if body is None:
-            body = await self.api.get(kube.WORKFLOW, namespace, name)
+        # The watch has shown every Workflow before a worker starts: one it has not, or no
+        # longer, is gone.
+        body = self.bodies.get((namespace, name))
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._references.pop((namespace, name), None)
             self._awaiting_deployment_controller.pop((namespace, name), None)
@@ -200,11 +191,8 @@ class WorkflowController:
                 self.queue.add_after((namespace, name), wait)
                 return
 
-        wrote = await self._write_status(body, plan.status)
+        await self._write_status(body, plan.status)
         await self._post_events(body, plan.events)
-        if not wrote:
-            # Nothing changed: the Workflow has settled, and its body need not stay in memory.
-            self._recent.pop((namespace, name), None)
 
     def _wait_for_deployment_controller(
         self, key: WorkflowKey, deployment: DeploymentState | None
@@ -288,8 +276,8 @@ class WorkflowController:
         # The next reconcile must see this status even if the watch has not delivered it yet,
         # or it would find the old status and write (and announce) the same change again.
         key = (metadata["namespace"], metadata["name"])
-        if key in self._recent:
-            self._recent[key] = (time.monotonic(), updated)
+        if key in self.bodies:
+            self.bodies.put(key, updated)
         return True
 
     async def _post_events(self, body: Mapping[str, Any], events: Iterable[EventToPost]) -> None:
