@@ -18,7 +18,9 @@ PREFIX = "ORCHESTRATOR_OPERATOR_"
 class OperatorConfig:
     field_manager: str = "orchestrator-operator"
     dev_image: str = "docker.io/apache/incubator-kie-sonataflow-devmode:10.1.0"
-    workers: int = 8
+    # Reconciles spend most of their time waiting on the API server: twice as many workers as
+    # the operator's connections to it keep those busy.
+    workers: int = 16
     resync_seconds: float = 600.0
     request_timeout_seconds: float = 30.0
     data_index_poll_seconds: float = 30.0

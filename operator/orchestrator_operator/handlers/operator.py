@@ -31,6 +31,8 @@ from orchestrator_operator.render.folder_loader import warm_up
 from orchestrator_operator.render.workflow import RuntimeDefaults
 
 DOMAIN = "orchestrator.dev"
+# Requests the operator keeps in flight to the API server at most, over every controller.
+API_CONNECTIONS = 8
 # Installations are few and their reconciles short; two workers keep one slow API call from
 # holding up the others.
 INSTALLATION_WORKERS = 2
@@ -117,6 +119,7 @@ async def start_controllers(memo: kopf.Memo, logger: Any, **kwargs: Any) -> None
         field_manager=state.config.field_manager,
         timeout=state.config.request_timeout_seconds,
         observe=state.observe_request,
+        max_connections=API_CONNECTIONS,
     )
     state.api = api
     state.cache = caches.new_cache()
