@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
+
 import click
 
 LOG_FORMATS = ("plain", "full", "json")
+
+
+@contextlib.contextmanager
+def _without_kubernetes_client() -> Iterator[None]:
+    """kopf imports the Kubernetes client library, when it is installed, only to recognise its
+    model objects, which the operator never hands it; that import alone costs the process about
+    35 MB. The library stays importable afterwards: the login falls back on it for kubeconfigs
+    whose credentials only it can obtain (exec plugins)."""
+    blocked = [name for name in ("kubernetes", "kubernetes_asyncio") if name not in sys.modules]
+    for name in blocked:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, "") is None:
+                del sys.modules[name]
 
 
 @click.command()
@@ -47,7 +68,8 @@ def run(
     peering_name: str | None,
 ) -> None:
     """Run the operator against the cluster of the current kubeconfig or service account."""
-    import kopf
+    with _without_kubernetes_client():
+        import kopf
 
     import orchestrator_operator.handlers  # noqa: F401  (registers the handlers)
     from orchestrator_operator.config import OperatorConfig

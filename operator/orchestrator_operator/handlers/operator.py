@@ -95,11 +95,17 @@ def _quiet_watch_handlers(record: logging.LogRecord) -> bool:
 
 
 def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """The same credentials serve kopf's watches and our own requests."""
-    info: kopf.ConnectionInfo | None = kopf.login_via_client(**kwargs)
-    if info is None:
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-    return info
+    """The same credentials serve kopf's watches and our own requests: the pod's service
+    account, else the kubeconfig. A kubeconfig whose user has no token or certificate of its
+    own (an exec plugin, an auth provider) is read by the Kubernetes client library, which
+    alone can run those."""
+    info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+    if info is not None:
+        return info
+    info = kopf.login_with_kubeconfig(**kwargs)
+    if info is not None and (info.token or info.certificate_path or info.certificate_data):
+        return info
+    return kopf.login_via_client(**kwargs) or info
 
 
 @kopf.on.login()
