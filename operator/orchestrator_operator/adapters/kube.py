@@ -291,11 +291,14 @@ def _ssl_context(credentials: Credentials) -> ssl.SSLContext | bool:
     checks, as a kubeconfig with insecure-skip-tls-verify asks."""
     if credentials.insecure:
         return False
-    context = ssl.create_default_context()
-    if credentials.ca_path:
-        context.load_verify_locations(cafile=credentials.ca_path)
-    elif credentials.ca_data:
-        context.load_verify_locations(cadata=credentials.ca_data.decode())
+    # The cluster's own authority, when it names one, is the only one trusted, as kubectl does;
+    # the system's authorities only otherwise.
+    context = ssl.create_default_context(
+        cafile=credentials.ca_path,
+        cadata=None
+        if credentials.ca_path or not credentials.ca_data
+        else credentials.ca_data.decode(),
+    )
     with _client_certificate_files(credentials) as (cert, key):
         if cert and key:
             context.load_cert_chain(cert, key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import multiprocessing
 import time
@@ -314,10 +315,13 @@ def report_queue(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 
 def _credentials(info: kopf.ConnectionInfo) -> kube.Credentials:
-    def as_bytes(value: str | bytes | None) -> bytes | None:
+    def as_pem(value: str | bytes | None) -> bytes | None:
+        """PEM, as the ssl module reads it: a kubeconfig holds it base64-encoded, and kopf
+        hands it on as it found it."""
         if value is None:
             return None
-        return value.encode() if isinstance(value, str) else value
+        data = value.encode() if isinstance(value, str) else value
+        return data if data.lstrip().startswith(b"-----BEGIN ") else base64.b64decode(data)
 
     def as_path(value: Any) -> str | None:
         return None if value is None else str(value)
@@ -325,12 +329,12 @@ def _credentials(info: kopf.ConnectionInfo) -> kube.Credentials:
     return kube.Credentials(
         server=info.server,
         ca_path=as_path(info.ca_path),
-        ca_data=as_bytes(info.ca_data),
+        ca_data=as_pem(info.ca_data),
         insecure=bool(info.insecure),
         token=info.token,
         certificate_path=as_path(info.certificate_path),
-        certificate_data=as_bytes(info.certificate_data),
+        certificate_data=as_pem(info.certificate_data),
         private_key_path=as_path(info.private_key_path),
-        private_key_data=as_bytes(info.private_key_data),
+        private_key_data=as_pem(info.private_key_data),
         default_namespace=info.default_namespace,
     )
