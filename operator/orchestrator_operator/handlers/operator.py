@@ -12,6 +12,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
 import kopf
+import yaml
 
 from orchestrator_operator import __version__
 from orchestrator_operator.adapters import git, kube
@@ -103,7 +104,12 @@ def connection_info(**kwargs: Any) -> kopf.ConnectionInfo | None:
     info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
     if info is not None:
         return info
-    info = kopf.login_with_kubeconfig(**kwargs)
+    try:
+        info = kopf.login_with_kubeconfig(**kwargs)
+    except (OSError, KeyError, yaml.YAMLError) as error:
+        raise kopf.LoginError(
+            f"Cannot authenticate: the kubeconfig cannot be read: {error}"
+        ) from None
     if info is not None and (info.token or info.certificate_path or info.certificate_data):
         return info
     return kopf.login_via_client(**kwargs) or info
