@@ -118,9 +118,40 @@ def test_kopf_s_watcher_reads_its_streams_through_the_function_the_cache_wraps()
 class _Recorder:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.keywords: list[dict[str, Any]] = []
 
     def __getattr__(self, name: str) -> Any:
-        return lambda *args: self.calls.append((name, args))
+        def record(*args: Any, **keywords: Any) -> None:
+            self.calls.append((name, args))
+            self.keywords.append(keywords)
+
+        return record
+
+
+def _stream_through_the_tap(
+    state: OperatorState, resource: Resource, events: list[Any]
+) -> list[Any]:
+    """Run `events` through the wrapped watch, as kopf's watcher would; return what kopf got."""
+
+    async def kopf_stream(**_: Any) -> Any:
+        for event in events:
+            yield event
+
+    async def consume() -> list[Any]:
+        caches.attach(state)
+        original = caches._KOPF_INFINITE_WATCH
+        caches._KOPF_INFINITE_WATCH = kopf_stream
+        try:
+            stream = watching.infinite_watch(
+                settings=kopf.OperatorSettings(), resource=resource, namespace=None
+            )
+            return [event async for event in stream]
+        finally:
+            caches._KOPF_INFINITE_WATCH = original
+            caches.detach()
+            watching.infinite_watch = original
+
+    return asyncio.run(consume())
 
 
 def _ours(name: str, workflow: str, **labels: str) -> dict[str, Any]:
@@ -154,26 +185,7 @@ def test_the_streams_of_children_end_in_the_cache_and_tell_the_owners() -> None:
         {"type": "DELETED", "object": mirrored},
     ]
 
-    async def kopf_stream(**_: Any) -> Any:
-        for event in events:
-            yield event
-
-    async def consume() -> list[Any]:
-        caches.attach(state)
-        original = caches._KOPF_INFINITE_WATCH
-        caches._KOPF_INFINITE_WATCH = kopf_stream
-        try:
-            resource = Resource("", "v1", "configmaps")
-            stream = watching.infinite_watch(
-                settings=kopf.OperatorSettings(), resource=resource, namespace=None
-            )
-            return [event async for event in stream]
-        finally:
-            caches._KOPF_INFINITE_WATCH = original
-            caches.detach()
-            watching.infinite_watch = original
-
-    passed_on = asyncio.run(consume())
+    passed_on = _stream_through_the_tap(state, Resource("", "v1", "configmaps"), events)
 
     # kopf gets only the bookmarks: no per-object task runs for a ConfigMap.
     assert all(
@@ -194,3 +206,46 @@ def test_the_streams_of_children_end_in_the_cache_and_tell_the_owners() -> None:
     ]
     assert state.cache is not None
     assert not state.cache.ready.is_set()
+
+
+def test_workflow_events_reach_every_controller_and_not_kopf() -> None:
+    workflows, installations, sources = _Recorder(), _Recorder(), _Recorder()
+    state = OperatorState(
+        config=OperatorConfig(),
+        cache=caches.new_cache(),
+        workflows=cast(Any, workflows),
+        installations=cast(Any, installations),
+        sources=cast(Any, sources),
+    )
+    linked = {
+        "kind": "Workflow",
+        "metadata": {"name": "hello", "namespace": "team", "labels": {SOURCE_LABEL: "repo"}},
+        "spec": {"definition": {"id": "hello"}, "installationRef": {"name": "orchestrator"}},
+    }
+    gone = {"kind": "Workflow", "metadata": {"name": "old", "namespace": "team"}}
+    events: list[Any] = [
+        {"type": None, "object": gone},
+        watching.Bookmark.LISTED,
+        {"type": None, "object": linked},
+        watching.Bookmark.LISTED,  # listed again, without "old"
+        {"type": "DELETED", "object": linked},
+    ]
+
+    passed_on = _stream_through_the_tap(
+        state, Resource("orchestrator.dev", "v1alpha1", "workflows"), events
+    )
+
+    assert all(isinstance(event, watching.Bookmark) for event in passed_on)
+    assert [(name, args[0]["metadata"]["name"]) for name, args in workflows.calls] == [
+        ("workflow_changed", "old"),
+        ("workflow_changed", "hello"),
+        ("workflow_changed", "old"),
+        ("workflow_changed", "hello"),
+    ]
+    assert installations.calls == workflows.calls
+    # The listing that dropped "old" says it is deleted; so does the DELETED event of "hello".
+    assert [keywords["deleted"] for keywords in workflows.keywords] == [False, False, True, True]
+    assert sources.calls == [
+        ("mirrored_object_deleted", ("Workflow", "team", "hello", {SOURCE_LABEL: "repo"}))
+    ]
+    assert state.linked_workflows("team", "orchestrator") == []

@@ -24,7 +24,10 @@ class BodyStore:
         self._bodies: dict[Hashable, bytes] = {}
 
     def put(self, key: Hashable, body: Mapping[str, Any]) -> None:
-        encoded = json.dumps(body, separators=(",", ":")).encode()
+        # managedFields mirror the shape of the whole spec, definition included, and no
+        # reconcile reads them.
+        metadata = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
+        encoded = json.dumps({**body, "metadata": metadata}, separators=(",", ":")).encode()
         self._bodies[key] = zlib.compress(encoded, _LEVEL)
 
     def get(self, key: Hashable) -> dict[str, Any] | None:

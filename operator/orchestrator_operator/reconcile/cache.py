@@ -141,6 +141,7 @@ class WatchCache:
                 del self._indexes[index][key]
         for index, key, value in after:
             self._indexes.setdefault(index, {}).setdefault(key, {})[owner] = value
-        if after:
+        if not deleted:
+            # Kept even without entries, so that a listing without it can say it is gone.
             objects[ref] = after
         return Change(resource, ref, deleted, before, after)
