@@ -104,9 +104,9 @@ class WorkflowController:
     def owner_changed(self, namespace: str, workflow_name: str) -> None:
         # A rollout sends a burst of events from the Deployment, its ReplicaSet and pods; one
         # look after the burst writes the status once instead of once per step.
-        # Limitation: that look is a full reconcile (the body read, every child rendered and
-        # hashed) even when only the runtime's availability can have changed, which is most of
-        # the operator's CPU when thousands of Workflows roll out at once.
+        # Limitation: that look is a full reconcile (the body decompressed, every child rendered
+        # and hashed) even when only the runtime's availability can have changed, a good part
+        # of the operator's CPU when thousands of Workflows roll out at once.
         if (namespace, workflow_name) in self._references:
             self.queue.add_after((namespace, workflow_name), SETTLE_SECONDS)
 
