@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, cast
 
 import kopf
+import pytest
 from kopf._cogs.clients import watching
 from kopf._cogs.structs.references import Resource
 from kopf._core.reactor import queueing
@@ -249,3 +250,27 @@ def test_workflow_events_reach_every_controller_and_not_kopf() -> None:
         ("mirrored_object_deleted", ("Workflow", "team", "hello", {SOURCE_LABEL: "repo"}))
     ]
     assert state.linked_workflows("team", "orchestrator") == []
+
+
+def test_an_object_that_cannot_be_read_costs_only_itself(caplog: pytest.LogCaptureFixture) -> None:
+    workflows = _Recorder()
+    state = OperatorState(
+        config=OperatorConfig(), cache=caches.new_cache(), workflows=cast(Any, workflows)
+    )
+    nameless = {
+        "kind": "ConfigMap",
+        "metadata": {"namespace": "team"},
+        "data": {"key": "do-not-log-me"},
+    }
+    events: list[Any] = [
+        {"type": "ADDED", "object": nameless},
+        {"type": "ADDED", "object": _ours("hello-definition", "hello")},
+    ]
+
+    _stream_through_the_tap(state, Resource("", "v1", "configmaps"), events)
+
+    assert [child.name for child in state.workflow_children("team", "hello")] == [
+        "hello-definition"
+    ]
+    assert "Cannot read configmaps team/None" in caplog.text
+    assert "do-not-log-me" not in caplog.text

@@ -22,6 +22,7 @@ that the wrapper is the function kopf calls, and the integration tests that chil
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
 from functools import partial
 from typing import Any
@@ -48,6 +49,8 @@ from orchestrator_operator.render.names import (
     MANAGED_BY_LABEL,
     WORKFLOW_LABEL,
 )
+
+logger = logging.getLogger(__name__)
 
 # Resources by kopf's plural name; the Workflows by their group too, since Argo Workflows
 # shares the plural.
@@ -197,15 +200,44 @@ async def _watch_into_cache(*, resource: Any, namespace: Any, **kwargs: Any) -> 
         async for raw_event in stream:
             if raw_event is watching.Bookmark.LISTED:
                 for change in cache.listed(name, namespace):
-                    tell_owners(state, change, None)
+                    _tell_owners_safely(state, change, None)
             elif not isinstance(raw_event, watching.Bookmark) and raw_event["type"] != "BOOKMARK":
                 body = raw_event["object"]
-                change = cache.event(name, namespace, raw_event["type"], body)
-                tell_owners(state, change, body)
+                try:
+                    change = cache.event(name, namespace, raw_event["type"], body)
+                except Exception:
+                    _log_failure(name, body)
+                    continue
+                _tell_owners_safely(state, change, body)
                 continue
             yield raw_event
     finally:
         cache.stream_ended(name, namespace)
+
+
+def _tell_owners_safely(
+    state: OperatorState, change: Change, body: Mapping[str, Any] | None
+) -> None:
+    # This runs inside kopf's watcher: an exception here would end the watch, and kopf would
+    # stop the operator. One object that our code cannot read must cost only that object.
+    try:
+        tell_owners(state, change, body)
+    except Exception:
+        _log_failure(
+            change.resource,
+            body or {"metadata": dict(zip(("namespace", "name"), change.ref, strict=True))},
+        )
+
+
+def _log_failure(resource: str, body: Mapping[str, Any]) -> None:
+    metadata = body.get("metadata") or {}
+    # The object's name only: a body may carry data that must not reach a log.
+    logger.exception(
+        "Cannot read %s %s/%s from its watch; it is skipped until it changes",
+        resource,
+        metadata.get("namespace"),
+        metadata.get("name"),
+    )
 
 
 def attach(state: OperatorState) -> None:
