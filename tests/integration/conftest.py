@@ -33,7 +33,7 @@ def standin() -> Iterator[StandIn]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def operator(
     control_plane: Cluster,
     tmp_path_factory: pytest.TempPathFactory,
@@ -41,7 +41,10 @@ def operator(
     standin: StandIn,
 ) -> Iterator[OperatorProcess]:
     """One operator watching every namespace, as its own user so that the audit log tells its
-    requests from the tests' own. Git sources may be file:// repositories of the tests."""
+    requests from the tests' own. Git sources may be file:// repositories of the tests.
+
+    One per module, stopped at the module's end: the modules that start operators of their own
+    must not have this one reconciling their Workflows first."""
     kubeconfig: Path = control_plane.kubeconfig
     if control_plane.local is not None:
         kubeconfig = control_plane.local.mint_kubeconfig(OPERATOR_USER, ["system:masters"])
