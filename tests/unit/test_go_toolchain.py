@@ -90,13 +90,19 @@ def test_the_module_sum_is_gos_h1_dirhash(tmp_path: Path) -> None:
     assert toolchain.module_sum(archive) == "h1:fCHMqo5ggHEQvwcrsN81zr5orRk5lClR36KRHpfUjKg="
 
 
+def _proxy_serving_go(tmp_path: Path, target: str) -> tuple[Path, Path]:
+    """A module proxy folder holding a toolchain zip for `target`, and that zip."""
+    proxy = tmp_path / "proxy"
+    archive = proxy / "golang.org" / "toolchain" / "@v" / f"{toolchain.module_version(target)}.zip"
+    write_toolchain_zip(archive, target, fake_go(toolchain.GO_VERSION))
+    return proxy, archive
+
+
 def test_the_toolchain_is_fetched_from_the_proxy_checked_and_unpacked_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = "linux-amd64"
-    proxy = tmp_path / "proxy"
-    archive = proxy / "golang.org" / "toolchain" / "@v" / f"{toolchain.module_version(target)}.zip"
-    write_toolchain_zip(archive, target, fake_go(toolchain.GO_VERSION))
+    proxy, archive = _proxy_serving_go(tmp_path, target)
     monkeypatch.setitem(toolchain.SUMS, target, toolchain.module_sum(archive))
     folder = tmp_path / "cache" / f"go-{toolchain.GO_VERSION}"
 
@@ -114,9 +120,7 @@ def test_a_zip_that_does_not_match_the_pinned_sum_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = "linux-amd64"
-    proxy = tmp_path / "proxy"
-    archive = proxy / "golang.org" / "toolchain" / "@v" / f"{toolchain.module_version(target)}.zip"
-    write_toolchain_zip(archive, target, fake_go(toolchain.GO_VERSION))
+    proxy, _ = _proxy_serving_go(tmp_path, target)
     folder = tmp_path / "cache" / "go"
 
     with pytest.raises(toolchain.ToolchainError, match="expected h1:"):

@@ -123,7 +123,7 @@ class KubeApi:
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
-        # Made at the first request: aiohttp binds a session to the running event loop.
+        # Made at the first request: aiohttp ties its client to the event loop it runs in.
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,

@@ -23,7 +23,7 @@ that the wrapper is the function kopf calls, and the integration tests that chil
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Hashable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from functools import partial
 from typing import Any
 
@@ -133,12 +133,9 @@ def tell_owners(state: OperatorState, change: Change, body: Mapping[str, Any] | 
     if change.resource == WORKFLOWS:
         _workflow_changed(state, change, body)
         return
-    owners: set[tuple[str, Hashable]] = {
-        (index, key) for index, key, _ in change.before + change.after
-    }
+    # An owner once for each child that changed, whether it is the owner's before or after.
+    owners: set[tuple[str, Any]] = {(index, key) for index, key, _ in change.before + change.after}
     for index, key in owners:
-        if not isinstance(key, tuple):
-            continue
         if index in (WORKFLOW_CHILDREN, POD_PROBLEMS) and workflows:
             workflows.owner_changed(*key)
         elif index == INSTALLATION_CHILDREN and installations:
@@ -201,16 +198,17 @@ async def _watch_into_cache(*, resource: Any, namespace: Any, **kwargs: Any) -> 
             if raw_event is watching.Bookmark.LISTED:
                 for change in cache.listed(name, namespace):
                     _tell_owners_safely(state, change, None)
-            elif not isinstance(raw_event, watching.Bookmark) and raw_event["type"] != "BOOKMARK":
-                body = raw_event["object"]
-                try:
-                    change = cache.event(name, namespace, raw_event["type"], body)
-                except Exception:
-                    _log_failure(name, body)
-                    continue
-                _tell_owners_safely(state, change, body)
+            if isinstance(raw_event, watching.Bookmark) or raw_event["type"] == "BOOKMARK":
+                # kopf keeps its own account of the stream; objects end here.
+                yield raw_event
                 continue
-            yield raw_event
+            body = raw_event["object"]
+            try:
+                change = cache.event(name, namespace, raw_event["type"], body)
+            except Exception:
+                _log_failure(name, body)
+                continue
+            _tell_owners_safely(state, change, body)
     finally:
         cache.stream_ended(name, namespace)
 
