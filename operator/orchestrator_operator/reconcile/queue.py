@@ -108,7 +108,10 @@ class WorkQueue:
                 self._processing.discard(key)
                 if key in self._again:
                     self._again.discard(key)
-                    self.add(key)
+                    # A key that failed comes back when its delay is over, not at once: events
+                    # its own partial writes caused must not turn the backoff into a hot loop.
+                    if not failed:
+                        self.add(key)
 
     def close(self) -> None:
         for timer in self._timers.values():
